@@ -1,0 +1,1 @@
+"""The live collector: OTLP receivers, pipeline, live state, store, API, dashboard, /metrics."""

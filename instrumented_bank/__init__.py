@@ -1,0 +1,1 @@
+"""A demo bank of FastAPI microservices instrumented with OpenTelemetry. It only speaks OTLP."""
