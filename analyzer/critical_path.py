@@ -1,0 +1,403 @@
+"""Critical path and critical-path depth of an assembled trace (ARCHITECTURE.md §3).
+
+The critical path of a root span is the chain of work that determined its end-to-end
+latency, as segments ``(span_id, start_ns, end_ns)`` that tile the root's window exactly.
+It is computed with the backward walk Jaeger UI uses:
+
+1. start at the root with the cursor at its end;
+2. at the current span, take the synchronous child that finishes last at or before the
+   cursor (ties included); the gap between that child's end and the cursor belongs to the
+   current span; descend into the child with the cursor at the child's end;
+3. when the current span has no such child left, the rest of its window down to its start
+   belongs to it; return to its parent with the cursor at the span's start.
+
+Before a child is considered it is clamped to its parent's (clamped) window, and dropped
+when it lies wholly outside it. Asynchronous children are never on their parent's path:
+CONSUMER spans under a PRODUCER and FOLLOWS_FROM children (with their whole subtrees);
+spans related only by links are not children at all.
+
+Every deliberate difference from Jaeger UI is listed, with its reason, in
+``docs/critical-path.md``.
+
+The walk is iterative (deep traces cannot hit Python's recursion limit), visits each span
+at most once, and costs ``O(n log n)`` for sorting each visited span's children by end time.
+Inputs are never modified: clamped windows live in the walk's own frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from operator import itemgetter
+
+from analyzer.model import Segment, Span, SpanKind, Trace
+
+__all__ = [
+    "PathSummary",
+    "critical_path",
+    "critical_path_depth",
+    "critical_paths",
+    "deferral_savings",
+    "service_depths",
+    "summarize_path",
+]
+
+_CONSUMER = SpanKind.CONSUMER
+_PRODUCER = SpanKind.PRODUCER
+_end_of = itemgetter(0)
+
+
+def critical_path(
+    trace: Trace, root_id: str | None = None, *, exclude: Collection[str] = frozenset()
+) -> list[Segment]:
+    """The critical path of one root span of ``trace``, as time-ordered segments.
+
+    Parameters
+    ----------
+    trace
+        An assembled trace (see :func:`analyzer.assemble.assemble`).
+    root_id
+        The span whose window is tiled: by default the trace's primary root. Any span of
+        the trace may be named (an orphan root, or a server span to see its own path).
+    exclude
+        Span ids whose whole subtree is ignored, as if that work had been queued instead
+        of awaited: the "what if" behind the deferrable-work rule. Ids outside the root's
+        tree are ignored.
+
+    Returns
+    -------
+    list[Segment]
+        Segments ordered by time that tile ``[root.start_ns, root.end_ns]`` exactly,
+        adjacent segments of the same span merged. A zero-length root gives the single
+        zero-length segment of the root, so every path names at least its root.
+
+    Raises
+    ------
+    ValueError
+        If the trace has no spans, ``root_id`` is not one of its spans, or the root
+        itself is excluded.
+
+    Examples
+    --------
+    >>> from analyzer.assemble import assemble
+    >>> from analyzer.model import Span, SpanKind
+    >>> def span(sid, parent, start, end):
+    ...     return Span("t" * 32, sid, parent, "svc", sid, SpanKind.SERVER, start, end)
+    >>> #  root |==========|
+    >>> #  a      |===|
+    >>> #  b        |====|
+    >>> [trace] = assemble([span("root", None, 0, 10), span("a", "root", 1, 4),
+    ...                     span("b", "root", 2, 6)])
+    >>> [(s.span_id, s.start_ns, s.end_ns) for s in critical_path(trace)]
+    [('root', 0, 2), ('b', 2, 6), ('root', 6, 10)]
+    """
+    spans = trace.spans
+    if root_id is None:
+        if not trace.roots:
+            raise ValueError(f"trace {trace.trace_id}: no spans, so no critical path")
+        root_id = trace.roots[0]
+    root = spans.get(root_id)
+    if root is None:
+        raise ValueError(f"trace {trace.trace_id}: span {root_id} is not in the trace")
+    if root_id in exclude:
+        raise ValueError(f"trace {trace.trace_id}: the root {root_id} cannot be excluded from its own path")
+
+    start, end = root.start_ns, max(root.end_ns, root.start_ns)
+    if start == end:
+        return [Segment(root_id, start, end)]
+
+    children = trace.children
+    # Sections are found backwards in time; each is [owner, start, end] and a new one
+    # extends the previous when the owner is the same (the previous one starts where
+    # the new one ends, because the walk's cursor only moves back).
+    sections: list[list] = []
+    # A frame is [span, clamped start, candidates, next candidate index]; candidates are
+    # (clamped end, clamped start, span id) sorted by end, latest first.
+    stack: list[list] = [[root, start, _candidates(root, start, end, children, spans, exclude), 0]]
+    cursor = end
+    while stack:
+        frame = stack[-1]
+        span, span_start, kids, i = frame
+        n = len(kids)
+        # Children ending after the cursor can never qualify again (the cursor only moves
+        # back), so the scan resumes where it stopped: linear over all children overall.
+        while i < n:
+            kid_end, kid_start, _ = kids[i]
+            if kid_end <= cursor and kid_start < cursor:
+                break
+            i += 1
+        owner = span.span_id
+        if i < n:
+            kid_end, kid_start, kid_id = kids[i]
+            frame[3] = i + 1
+            low = kid_end
+        else:
+            low = span_start
+        if low < cursor:
+            if sections and sections[-1][0] == owner:
+                sections[-1][1] = low
+            else:
+                sections.append([owner, low, cursor])
+            cursor = low
+        if i < n:
+            kid = spans[kid_id]
+            stack.append([kid, kid_start, _candidates(kid, kid_start, kid_end, children, spans, exclude), 0])
+        else:
+            stack.pop()
+    return [Segment(owner, low, high) for owner, low, high in reversed(sections)]
+
+
+def _candidates(
+    parent: Span,
+    start: int,
+    end: int,
+    children: Mapping[str, tuple[str, ...]],
+    spans: Mapping[str, Span],
+    exclude: Collection[str],
+) -> list[tuple[int, int, str]]:
+    """The synchronous children of ``parent`` clamped to its window ``[start, end]``.
+
+    Returns ``(end, start, span_id)`` tuples, latest end first; among equal ends the
+    children keep the trace's order (start time, then span id), so a tie goes to the
+    child that started first.
+    """
+    kid_ids = children.get(parent.span_id)
+    if not kid_ids:
+        return []
+    from_producer = parent.kind is _PRODUCER
+    out = []
+    for kid_id in kid_ids:
+        kid = spans[kid_id]
+        if kid.follows_from or (from_producer and kid.kind is _CONSUMER):
+            continue
+        if exclude and kid_id in exclude:
+            continue
+        kid_start, kid_end = kid.start_ns, kid.end_ns
+        if kid_start < start:
+            # Started before its parent (clock skew between hosts): keep the overlap.
+            if kid_end <= start:
+                continue
+            kid_start = start
+        elif kid_start >= end:
+            continue
+        if kid_end > end:
+            kid_end = end
+        elif kid_end < kid_start:
+            kid_end = kid_start
+        out.append((kid_end, kid_start, kid_id))
+    out.sort(key=_end_of, reverse=True)  # stable even in reverse: ties keep trace order
+    return out
+
+
+def critical_paths(trace: Trace) -> dict[str, list[Segment]]:
+    """The critical path of every root of ``trace`` (true roots, then orphans).
+
+    Examples
+    --------
+    >>> from analyzer.assemble import assemble
+    >>> from analyzer.model import Span, SpanKind
+    >>> spans = [Span("t" * 32, "r", None, "svc", "r", SpanKind.SERVER, 0, 4),
+    ...          Span("t" * 32, "o", "lost", "svc", "o", SpanKind.SERVER, 1, 3)]
+    >>> {k: [(s.span_id, s.start_ns, s.end_ns) for s in v]
+    ...  for k, v in critical_paths(assemble(spans)[0]).items()}
+    {'r': [('r', 0, 4)], 'o': [('o', 1, 3)]}
+    """
+    return {root_id: critical_path(trace, root_id) for root_id in trace.roots}
+
+
+def service_depths(trace: Trace) -> dict[str, int]:
+    """Each span's *service depth*: 1 for a root, +1 whenever the service changes.
+
+    The depth of a span is the number of distinct service hops from its root: a child in
+    the same service as its parent has its parent's depth, a child in another service one
+    more. Virtual peers (databases, queues) have no spans, so they never count.
+
+    Examples
+    --------
+    >>> from analyzer.assemble import assemble
+    >>> from analyzer.model import Span, SpanKind
+    >>> def span(sid, parent, service):
+    ...     return Span("t" * 32, sid, parent, service, sid, SpanKind.SERVER, 0, 1)
+    >>> [trace] = assemble([span("a", None, "web"), span("b", "a", "web"),
+    ...                     span("c", "b", "api"), span("d", "c", "db-proxy")])
+    >>> service_depths(trace)
+    {'a': 1, 'b': 1, 'c': 2, 'd': 3}
+    """
+    spans = trace.spans
+    children = trace.children
+    depths: dict[str, int] = {}
+    for root_id in trace.roots:
+        depths[root_id] = 1
+        stack = [root_id]
+        while stack:
+            parent_id = stack.pop()
+            kid_ids = children.get(parent_id)
+            if not kid_ids:
+                continue
+            depth = depths[parent_id]
+            service = spans[parent_id].service
+            for kid_id in kid_ids:
+                depths[kid_id] = depth if spans[kid_id].service == service else depth + 1
+            stack.extend(kid_ids)
+    return depths
+
+
+def critical_path_depth(
+    trace: Trace, segments: Collection[Segment], depths: Mapping[str, int] | None = None
+) -> int:
+    """The critical-path depth: the largest service depth among the segments' owners.
+
+    Parameters
+    ----------
+    trace
+        The trace the segments were computed from.
+    segments
+        A critical path of ``trace`` (see :func:`critical_path`).
+    depths
+        Precomputed :func:`service_depths` of ``trace``, to save recomputing them.
+
+    Returns
+    -------
+    int
+        0 for an empty path, otherwise at least 1.
+
+    Examples
+    --------
+    >>> from analyzer.assemble import assemble
+    >>> from analyzer.model import Span, SpanKind
+    >>> def span(sid, parent, service, start, end):
+    ...     return Span("t" * 32, sid, parent, service, sid, SpanKind.SERVER, start, end)
+    >>> [trace] = assemble([span("a", None, "web", 0, 10), span("b", "a", "api", 1, 9),
+    ...                     span("c", "b", "auth", 2, 3)])
+    >>> critical_path_depth(trace, critical_path(trace))
+    3
+    """
+    if not segments:
+        return 0
+    if depths is None:
+        depths = service_depths(trace)
+    return max(depths.get(segment.span_id, 1) for segment in segments)
+
+
+@dataclass(frozen=True, slots=True)
+class PathSummary:
+    """One root's critical path with the facts derived from it, computed once.
+
+    Shaped for ``TraceContext`` (docs/design.md): ``segments``, ``depth``, ``depths``
+    (span id → service depth, for every span of the trace), ``critical_ids`` (span ids
+    owning a segment) and ``service_ns`` (critical-path nanoseconds per service; their
+    sum is the root's duration).
+    """
+
+    root_id: str
+    segments: tuple[Segment, ...]
+    depth: int
+    depths: Mapping[str, int]
+    critical_ids: frozenset[str]
+    service_ns: Mapping[str, int]
+
+
+def summarize_path(trace: Trace, root_id: str | None = None) -> PathSummary:
+    """Critical path, depth, owners and per-service critical time of one root of ``trace``.
+
+    Examples
+    --------
+    >>> from analyzer.assemble import assemble
+    >>> from analyzer.model import Span, SpanKind
+    >>> def span(sid, parent, service, start, end):
+    ...     return Span("t" * 32, sid, parent, service, sid, SpanKind.SERVER, start, end)
+    >>> [trace] = assemble([span("a", None, "web", 0, 10), span("b", "a", "api", 2, 5)])
+    >>> summary = summarize_path(trace)
+    >>> summary.depth, sorted(summary.critical_ids), dict(summary.service_ns)
+    (2, ['a', 'b'], {'web': 7, 'api': 3})
+    """
+    segments = critical_path(trace, root_id)
+    depths = service_depths(trace)
+    spans = trace.spans
+    service_ns: dict[str, int] = {}
+    for segment in segments:
+        service = spans[segment.span_id].service
+        service_ns[service] = service_ns.get(service, 0) + segment.end_ns - segment.start_ns
+    return PathSummary(
+        root_id=segments[0].span_id if root_id is None else root_id,
+        segments=tuple(segments),
+        depth=critical_path_depth(trace, segments, depths),
+        depths=depths,
+        critical_ids=frozenset(segment.span_id for segment in segments),
+        service_ns=service_ns,
+    )
+
+
+def deferral_savings(trace: Trace, span_id: str, root_id: str | None = None) -> int:
+    """Nanoseconds the root would save if the call ``span_id`` were queued, not awaited.
+
+    The path is recomputed without the call's subtree (``exclude``). Time that the call's
+    subtree owned on the original path and that its parent owns on the recomputed one is
+    time the parent spent only waiting for the call: it would go. Time taken over by a
+    concurrent sibling is not counted, because the root would still wait for the sibling.
+    This is an estimate: it assumes the rest of the trace would shift earlier unchanged.
+
+    Returns 0 when the call is not in the root's tree or owned nothing on its path (an
+    asynchronous call, or one hidden behind slower siblings).
+
+    Examples
+    --------
+    >>> from analyzer.assemble import assemble
+    >>> from analyzer.model import Span, SpanKind
+    >>> def span(sid, parent, start, end):
+    ...     return Span("t" * 32, sid, parent, "svc", sid, SpanKind.SERVER, start, end)
+    >>> #  root  |==========|
+    >>> #  read    |==|
+    >>> #  audit      |=====|
+    >>> #  cache   |====|
+    >>> [trace] = assemble([span("root", None, 0, 10), span("read", "root", 1, 3),
+    ...                     span("audit", "root", 3, 8), span("cache", "root", 1, 5)])
+    >>> deferral_savings(trace, "audit")  # without it the root waits for cache until 5
+    3
+    """
+    spans = trace.spans
+    call = spans.get(span_id)
+    if root_id is None:
+        root_id = trace.roots[0] if trace.roots else None
+    if call is None or root_id is None or root_id == span_id:
+        return 0
+    subtree = _subtree(trace, span_id)
+    if root_id in subtree or span_id not in _subtree(trace, root_id):
+        return 0
+    parent_id = call.parent_id
+    before = [(s.start_ns, s.end_ns) for s in critical_path(trace, root_id) if s.span_id in subtree]
+    if not before:
+        return 0
+    after = [
+        (s.start_ns, s.end_ns)
+        for s in critical_path(trace, root_id, exclude=(span_id,))
+        if s.span_id == parent_id
+    ]
+    return _overlap(before, after)
+
+
+def _subtree(trace: Trace, span_id: str) -> set[str]:
+    """``span_id`` and all its descendants (following ``trace.children``)."""
+    children = trace.children
+    found = {span_id}
+    stack = [span_id]
+    while stack:
+        kid_ids = children.get(stack.pop(), ())
+        found.update(kid_ids)
+        stack.extend(kid_ids)
+    return found
+
+
+def _overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> int:
+    """Total length of the intersection of two time-ordered lists of disjoint intervals."""
+    total = i = j = 0
+    while i < len(a) and j < len(b):
+        low = max(a[i][0], b[j][0])
+        high = min(a[i][1], b[j][1])
+        if high > low:
+            total += high - low
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return total
