@@ -1,0 +1,144 @@
+"""Folding traces into everything the report needs, computing each critical path once.
+
+:func:`trace_context` derives, for one assembled trace, the facts every consumer reads
+(its endpoint, critical path, depths…) as a frozen :class:`TraceContext`.
+:class:`Aggregate` hands that context to each of its sub-aggregates — the service
+graph, the endpoint profiles and the rules' call statistics — so the critical path,
+the expensive part, is never computed twice for the same trace.
+
+Every part is mergeable and snapshot-able (``to_dict`` / ``from_dict``), which is
+what lets the collector keep windows, persist them and merge several collectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.config import AnalysisConfig
+from analyzer.critical_path import summarize_path
+from analyzer.graph import GraphAggregate
+from analyzer.model import Endpoint, Segment, Span, Trace
+from analyzer.profile import EndpointAggregate
+
+SNAPSHOT_VERSION = 1
+"""Bumped whenever ``Aggregate.to_dict``'s layout changes incompatibly."""
+
+
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    """One trace with its critical-path facts, computed once and shared read-only.
+
+    ``segments`` tile the primary root's window; ``depths`` maps every span id to its
+    service depth; ``critical_ids`` are the span ids owning at least one segment;
+    ``service_ns`` is the critical-path time per service (summing to ``duration_ns``);
+    ``error`` is true when the root span failed (what the user saw).
+    """
+
+    trace: Trace
+    root: Span
+    endpoint: Endpoint
+    segments: tuple[Segment, ...]
+    depth: int
+    depths: Mapping[str, int]
+    critical_ids: frozenset[str]
+    duration_ns: int
+    error: bool
+    service_ns: Mapping[str, int]
+
+
+def trace_context(trace: Trace) -> TraceContext | None:
+    """The :class:`TraceContext` of ``trace``'s primary root (``None`` for an empty trace)."""
+    root = trace.root
+    if root is None:
+        return None
+    summary = summarize_path(trace, root.span_id)
+    return TraceContext(
+        trace=trace,
+        root=root,
+        endpoint=Endpoint(root.service, root.name),
+        segments=summary.segments,
+        depth=summary.depth,
+        depths=summary.depths,
+        critical_ids=summary.critical_ids,
+        duration_ns=root.duration_ns,
+        error=root.is_error,
+        service_ns=summary.service_ns,
+    )
+
+
+class Aggregate:
+    """Everything the report is built from, folded one trace at a time.
+
+    ``graph`` is the service graph, ``endpoints`` the endpoint profiles; ``traces``
+    and ``spans`` count what was folded (``skipped`` counts traces without any span
+    to root them, which a well-formed input never has).
+    """
+
+    __slots__ = ("config", "traces", "spans", "skipped", "graph", "endpoints")
+
+    def __init__(self, config: AnalysisConfig | None = None) -> None:
+        self.config = config or AnalysisConfig()
+        self.traces = 0
+        self.spans = 0
+        self.skipped = 0
+        self.graph = GraphAggregate(timeout_keys=self.config.timeout_keys)
+        self.endpoints = EndpointAggregate()
+
+    def add_trace(self, trace: Trace) -> TraceContext | None:
+        """Fold one assembled trace in; returns its context (for exemplars), if it has a root."""
+        ctx = trace_context(trace)
+        if ctx is None:
+            self.skipped += 1
+            return None
+        self.add_context(ctx)
+        return ctx
+
+    def add_context(self, ctx: TraceContext) -> None:
+        """Fold a trace whose context the caller already computed."""
+        self.traces += 1
+        self.spans += len(ctx.trace.spans)
+        self.graph.add(ctx.trace)
+        self.endpoints.add(ctx)
+
+    def add_traces(self, traces: Iterable[Trace]) -> None:
+        for trace in traces:
+            self.add_trace(trace)
+
+    def merge(self, other: Aggregate) -> None:
+        """Fold ``other`` in: the result is what folding both inputs' traces would give."""
+        self.traces += other.traces
+        self.spans += other.spans
+        self.skipped += other.skipped
+        self.graph.merge(other.graph)
+        self.endpoints.merge(other.endpoints)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready snapshot (for the collector's store); the config is not included."""
+        return {
+            "version": SNAPSHOT_VERSION,
+            "traces": self.traces, "spans": self.spans, "skipped": self.skipped,
+            "graph": self.graph.to_dict(),
+            "endpoints": self.endpoints.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], config: AnalysisConfig | None = None) -> Aggregate:
+        """Rebuild an aggregate from :meth:`to_dict` output, under ``config``.
+
+        Raises ``ValueError`` for a snapshot of another layout version.
+        """
+        if data.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(
+                f"aggregate snapshot version {data.get('version')!r} is not {SNAPSHOT_VERSION}"
+            )
+        aggregate = cls(config)
+        aggregate.traces = int(data["traces"])
+        aggregate.spans = int(data["spans"])
+        aggregate.skipped = int(data.get("skipped", 0))
+        aggregate.graph = GraphAggregate.from_dict(
+            data["graph"], timeout_keys=aggregate.config.timeout_keys
+        )
+        aggregate.endpoints = EndpointAggregate.from_dict(data["endpoints"])
+        return aggregate

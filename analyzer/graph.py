@@ -1,0 +1,396 @@
+"""The service graph (ARCHITECTURE.md §4): who calls whom, how often, how fast, how badly.
+
+Edges are keyed ``(client, server, connection_type)`` exactly as Grafana Tempo's and
+the OpenTelemetry Collector's service graphs key them, so the collector can export
+them under the same Prometheus names:
+
+* a CLIENT span and its SERVER child in another service: ``connection_type`` "";
+* a PRODUCER span and the CONSUMER span it causes (its child, or a span of the same
+  trace linking to it): "messaging_system";
+* a CLIENT (or PRODUCER) span with no such partner: an edge to a *virtual peer* named
+  by ``peer.service``, else ``server.address``, else ``db.system.name`` /
+  ``db.system``, else ``messaging.system``, else ``"virtual_node"``. A peer with a
+  ``db.system*`` attribute is a ``database`` (connection type "database"), one with
+  ``messaging.system`` is ``messaging`` ("messaging_system"), any other is
+  ``virtual`` ("virtual_node");
+* a root SERVER span: an edge from the virtual node ``user`` ("virtual_node").
+
+Two deliberate additions, both for tracers that record no span kinds (OpenTracing-era
+Jaeger clients, e.g. DeathStarBench's): a span whose parent is in another service and
+that no rule above pairs (neither side CLIENT/PRODUCER/CONSUMER) still shows the call
+as an edge ``(parent service, span service, "")`` measured on the callee's side only;
+and when *every* span of a trace is INTERNAL, the root counts as the SERVER span the
+user called. Without them such traces would have no graph at all.
+
+Spans that should have a partner but have none in the trace — a SERVER span whose
+parent is missing, a CONSUMER whose producer lives in another trace — are counted as
+*unpaired* under ``("", server, type)``. Edges beyond ``max_edges`` are not stored;
+their spans are counted as *dropped* under their would-be client (``(client, "", "")``)
+so that the count of those keys stays bounded too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from analyzer.config import DEFAULT_TIMEOUT_KEYS
+from analyzer.model import Span, SpanKind, Trace
+from analyzer.stats import LatencySketch
+
+if TYPE_CHECKING:  # networkx is only needed by scripts that ask for it, see to_networkx
+    import networkx
+
+USER = "user"
+"""The virtual node that calls every root SERVER span."""
+
+VIRTUAL_NODE = "virtual_node"
+"""Name of an uninstrumented peer that no attribute names; also a connection type."""
+
+REQUEST_RESPONSE = ""
+MESSAGING = "messaging_system"
+DATABASE = "database"
+
+NODE_KINDS = ("service", "database", "messaging", "virtual")
+"""Node kinds, strongest first: a name seen as an instrumented service stays one."""
+
+PEER_NAME_KEYS = ("peer.service", "server.address", "db.system.name", "db.system",
+                  "messaging.system")
+"""Attributes naming a virtual peer, most specific first (span attributes)."""
+
+DEFAULT_MAX_EDGES = 10_000
+
+_GRPC_TIMEOUT = re.compile(r"^\s*(\d{1,8})\s*([HMSmun])\s*$")
+_GRPC_UNIT_NS = {"H": 3_600_000_000_000, "M": 60_000_000_000, "S": 1_000_000_000,
+                 "m": 1_000_000, "u": 1_000, "n": 1}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class EdgeKey:
+    """An edge of the service graph, as Prometheus labels it."""
+
+    client: str
+    server: str
+    connection_type: str = REQUEST_RESPONSE
+
+    def to_list(self) -> list[str]:
+        return [self.client, self.server, self.connection_type]
+
+
+class EdgeStats:
+    """Accumulated calls over one edge.
+
+    ``client`` holds the durations the caller saw (its CLIENT / PRODUCER span),
+    ``server`` the callee's (its SERVER / CONSUMER span); ``timeouts`` the declared
+    timeouts found on the caller's spans.
+    """
+
+    __slots__ = ("requests", "failed", "client", "server", "timeouts")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.failed = 0
+        self.client = LatencySketch()
+        self.server = LatencySketch()
+        self.timeouts = LatencySketch()
+
+    def latency(self) -> LatencySketch:
+        """The caller's view when there is one (it includes the network), else the callee's."""
+        return self.client if self.client.count else self.server
+
+    def merge(self, other: EdgeStats) -> None:
+        self.requests += other.requests
+        self.failed += other.failed
+        self.client.merge(other.client)
+        self.server.merge(other.server)
+        self.timeouts.merge(other.timeouts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests, "failed": self.failed,
+            "client": self.client.to_dict(), "server": self.server.to_dict(),
+            "timeouts": self.timeouts.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EdgeStats:
+        stats = cls()
+        stats.requests = int(data["requests"])
+        stats.failed = int(data["failed"])
+        stats.client = LatencySketch.from_dict(data["client"])
+        stats.server = LatencySketch.from_dict(data["server"])
+        stats.timeouts = LatencySketch.from_dict(data["timeouts"])
+        return stats
+
+
+def declared_timeout_ns(span: Span, keys: Iterable[str] = DEFAULT_TIMEOUT_KEYS) -> int | None:
+    """The timeout ``span`` declares through the first of ``keys`` it carries, in ns.
+
+    Values are milliseconds (``"2000"``, ``2000``, or a header array ``("2000",)``),
+    except gRPC's own ``grpc-timeout`` format (``"150m"``: digits and a unit among
+    H M S m u n). Unparseable or non-positive values declare nothing.
+    """
+    attributes = span.attributes
+    for key in keys:
+        value = attributes.get(key)
+        if isinstance(value, tuple):
+            value = value[0] if value else None
+        if value is None or isinstance(value, bool):
+            continue
+        ns = _parse_timeout_ns(value)
+        if ns is not None:
+            return ns
+    return None
+
+
+def _parse_timeout_ns(value: object) -> int | None:
+    if isinstance(value, int | float):
+        ns = round(value * 1_000_000)
+        return ns if ns > 0 else None
+    if not isinstance(value, str):
+        return None
+    match = _GRPC_TIMEOUT.match(value)
+    if match:
+        ns = int(match.group(1)) * _GRPC_UNIT_NS[match.group(2)]
+        return ns if ns > 0 else None
+    try:
+        ms = float(value)
+    except ValueError:
+        return None
+    ns = round(ms * 1_000_000) if ms == ms and ms != float("inf") else 0
+    return ns if ns > 0 else None
+
+
+def virtual_peer(span: Span) -> tuple[str, str, str]:
+    """``(name, node kind, connection type)`` of the peer an unpaired CLIENT span called."""
+    attributes = span.attributes
+    name = VIRTUAL_NODE
+    for key in PEER_NAME_KEYS:
+        value = attributes.get(key)
+        if isinstance(value, str) and value:
+            name = value
+            break
+    if attributes.get("db.system.name") or attributes.get("db.system"):
+        return name, "database", DATABASE
+    if attributes.get("messaging.system") or span.kind in (SpanKind.PRODUCER, SpanKind.CONSUMER):
+        return name, "messaging", MESSAGING
+    return name, "virtual", VIRTUAL_NODE
+
+
+class GraphAggregate:
+    """Mergeable service graph: nodes with kinds, edges with counts and latency sketches.
+
+    >>> from analyzer.model import Span, SpanKind, Trace
+    >>> root = Span("t" * 32, "a" * 16, None, "web", "GET /", SpanKind.SERVER, 0, 10)
+    >>> graph = GraphAggregate()
+    >>> graph.add(Trace("t" * 32, {root.span_id: root}, {}, (root.span_id,)))
+    >>> [(k.client, k.server, k.connection_type, s.requests) for k, s in graph.edges.items()]
+    [('user', 'web', 'virtual_node', 1)]
+    """
+
+    __slots__ = ("nodes", "edges", "unpaired", "dropped", "timeout_keys", "max_edges")
+
+    def __init__(
+        self,
+        *,
+        timeout_keys: Iterable[str] = DEFAULT_TIMEOUT_KEYS,
+        max_edges: int = DEFAULT_MAX_EDGES,
+    ) -> None:
+        self.nodes: dict[str, str] = {}
+        self.edges: dict[EdgeKey, EdgeStats] = {}
+        self.unpaired: dict[EdgeKey, int] = {}
+        self.dropped: dict[EdgeKey, int] = {}
+        self.timeout_keys = tuple(timeout_keys)
+        self.max_edges = max_edges
+
+    # -- building -------------------------------------------------------------------
+
+    def add(self, trace: Trace) -> None:
+        """Fold one assembled trace into the graph."""
+        spans = trace.spans
+        for span in spans.values():
+            self._node(span.service, "service")
+        kindless = all(s.kind is SpanKind.INTERNAL for s in spans.values())
+        paired: set[str] = set()  # CLIENT / PRODUCER span ids that found their partner
+        for span in spans.values():
+            parent = spans.get(span.parent_id) if span.parent_id else None
+            kind = span.kind
+            if kind is SpanKind.CONSUMER:
+                producer = parent if parent is not None and parent.kind is SpanKind.PRODUCER \
+                    else self._linked_producer(span, spans)
+                if producer is None:
+                    self._count(self.unpaired, EdgeKey("", span.service, MESSAGING))
+                else:
+                    paired.add(producer.span_id)
+                    self._record(EdgeKey(producer.service, span.service, MESSAGING),
+                                 client=producer, server=span)
+            elif parent is None:
+                if span.parent_id is None and (kind is SpanKind.SERVER or kindless):
+                    self._record(EdgeKey(USER, span.service, VIRTUAL_NODE), server=span)
+                elif kind is SpanKind.SERVER:  # its caller's span is missing from the trace
+                    self._count(self.unpaired, EdgeKey("", span.service, REQUEST_RESPONSE))
+            elif parent.kind is SpanKind.CLIENT and kind in (SpanKind.SERVER, SpanKind.INTERNAL):
+                if parent.service != span.service:
+                    paired.add(parent.span_id)
+                    self._record(EdgeKey(parent.service, span.service, REQUEST_RESPONSE),
+                                 client=parent, server=span)
+                elif kind is SpanKind.SERVER:
+                    paired.add(parent.span_id)  # a call into its own service: no edge
+            elif parent.service != span.service and parent.kind in (
+                SpanKind.INTERNAL, SpanKind.SERVER,
+            ) and kind in (SpanKind.INTERNAL, SpanKind.SERVER):
+                self._record(EdgeKey(parent.service, span.service, REQUEST_RESPONSE), server=span)
+            elif kind is SpanKind.SERVER:
+                self._count(self.unpaired, EdgeKey("", span.service, REQUEST_RESPONSE))
+        for span in spans.values():
+            if span.kind in (SpanKind.CLIENT, SpanKind.PRODUCER) and span.span_id not in paired:
+                name, node_kind, connection = virtual_peer(span)
+                self._node(name, node_kind)
+                self._record(EdgeKey(span.service, name, connection), client=span)
+
+    def add_traces(self, traces: Iterable[Trace]) -> None:
+        for trace in traces:
+            self.add(trace)
+
+    @staticmethod
+    def _linked_producer(span: Span, spans: Mapping[str, Span]) -> Span | None:
+        for link in span.links:
+            target = spans.get(link.span_id)
+            if target is not None and link.trace_id == span.trace_id \
+                    and target.kind is SpanKind.PRODUCER:
+                return target
+        return None
+
+    def _node(self, name: str, kind: str) -> None:
+        current = self.nodes.get(name)
+        if current is None or NODE_KINDS.index(kind) < NODE_KINDS.index(current):
+            self.nodes[name] = kind
+
+    @staticmethod
+    def _count(counter: dict[EdgeKey, int], key: EdgeKey, n: int = 1) -> None:
+        counter[key] = counter.get(key, 0) + n
+
+    def _edge(self, key: EdgeKey) -> EdgeStats | None:
+        stats = self.edges.get(key)
+        if stats is None:
+            if len(self.edges) >= self.max_edges:
+                return None
+            stats = self.edges[key] = EdgeStats()
+            self._node(key.client, "virtual" if key.client == USER else "service")
+        return stats
+
+    def _record(self, key: EdgeKey, *, client: Span | None = None,
+                server: Span | None = None) -> None:
+        stats = self._edge(key)
+        if stats is None:
+            self._count(self.dropped, EdgeKey(key.client, "", ""))
+            return
+        stats.requests += 1
+        if (client is not None and client.is_error) or (server is not None and server.is_error):
+            stats.failed += 1
+        if client is not None:
+            stats.client.add(client.duration_ns)
+            timeout = declared_timeout_ns(client, self.timeout_keys)
+            if timeout is not None:
+                stats.timeouts.add(timeout)
+        if server is not None:
+            stats.server.add(server.duration_ns)
+
+    def merge(self, other: GraphAggregate) -> None:
+        """Fold ``other`` in; edges past ``max_edges`` count as dropped, as in :meth:`add`."""
+        for name, kind in other.nodes.items():
+            self._node(name, kind)
+        for key in sorted(other.edges):  # sorted: which edges overflow must not depend on dict order
+            stats = self._edge(key)
+            if stats is None:
+                self._count(self.dropped, EdgeKey(key.client, "", ""), other.edges[key].requests)
+            else:
+                stats.merge(other.edges[key])
+        for key, n in other.unpaired.items():
+            self._count(self.unpaired, key, n)
+        for key, n in other.dropped.items():
+            self._count(self.dropped, key, n)
+
+    # -- reading --------------------------------------------------------------------
+
+    def layers(self) -> dict[str, int]:
+        """Call depth of every node: ``user`` and nodes nobody calls are 0, their callees 1…
+
+        A breadth-first walk along edges, so in a cycle each node keeps the depth at
+        which it was first reached; nodes only reachable from a cycle get a depth too.
+        """
+        callees: dict[str, set[str]] = {name: set() for name in self.nodes}
+        called: set[str] = set()
+        for key in self.edges:
+            callees.setdefault(key.client, set()).add(key.server)
+            callees.setdefault(key.server, set())
+            if key.client != key.server:
+                called.add(key.server)
+        depth: dict[str, int] = {}
+        queue = deque(sorted(name for name in callees if name not in called))
+        for name in queue:
+            depth[name] = 0
+        while True:
+            while queue:
+                name = queue.popleft()
+                for callee in sorted(callees[name]):
+                    if callee not in depth:
+                        depth[callee] = depth[name] + 1
+                        queue.append(callee)
+            rest = sorted(name for name in callees if name not in depth)
+            if not rest:
+                return depth
+            depth[rest[0]] = 0  # a cycle nobody enters from outside: start it at its first name
+            queue.append(rest[0])
+
+    def sorted_nodes(self) -> list[tuple[str, str]]:
+        """``(name, kind)`` by call depth (callers before callees), then name."""
+        layers = self.layers()
+        return sorted(self.nodes.items(), key=lambda item: (layers.get(item[0], 0), item[0]))
+
+    def sorted_edges(self) -> list[tuple[EdgeKey, EdgeStats]]:
+        """Edges by their client's call depth, then client, server and connection type."""
+        layers = self.layers()
+        return sorted(self.edges.items(), key=lambda item: (layers.get(item[0].client, 0), item[0]))
+
+    def to_networkx(self) -> networkx.MultiDiGraph:
+        """The graph as a :class:`networkx.MultiDiGraph` for scripts' own graph algorithms.
+
+        Nodes carry ``kind``; edges are keyed by connection type and carry
+        ``requests`` and ``failed``. networkx is imported here, not at module level,
+        because it loads ``importlib.metadata`` (and with it ``socket``), which the
+        pure core must not pull in just by being imported.
+        """
+        import networkx
+
+        graph = networkx.MultiDiGraph()
+        for name, kind in self.nodes.items():
+            graph.add_node(name, kind=kind)
+        for key, stats in self.edges.items():
+            graph.add_edge(key.client, key.server, key=key.connection_type,
+                           requests=stats.requests, failed=stats.failed)
+        return graph
+
+    # -- snapshots ------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nodes": dict(sorted(self.nodes.items())),
+            "edges": [[*key.to_list(), stats.to_dict()] for key, stats in sorted(self.edges.items())],
+            "unpaired": [[*key.to_list(), n] for key, n in sorted(self.unpaired.items())],
+            "dropped": [[*key.to_list(), n] for key, n in sorted(self.dropped.items())],
+            "max_edges": self.max_edges,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *,
+                  timeout_keys: Iterable[str] = DEFAULT_TIMEOUT_KEYS) -> GraphAggregate:
+        graph = cls(timeout_keys=timeout_keys, max_edges=int(data.get("max_edges", DEFAULT_MAX_EDGES)))
+        graph.nodes = {str(name): str(kind) for name, kind in data["nodes"].items()}
+        graph.edges = {EdgeKey(c, s, t): EdgeStats.from_dict(st) for c, s, t, st in data["edges"]}
+        graph.unpaired = {EdgeKey(c, s, t): int(n) for c, s, t, n in data["unpaired"]}
+        graph.dropped = {EdgeKey(c, s, t): int(n) for c, s, t, n in data["dropped"]}
+        return graph
