@@ -1,0 +1,95 @@
+"""``critpath tui``: the on-call terminal UI, live on a collector or offline on trace files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from critpath.exitcodes import ExitCode
+
+ORDER = 60
+
+DEFAULT_URL = "http://127.0.0.1:8686"
+
+DESCRIPTION = """\
+Open the terminal UI: the endpoints (user journeys) with their latency, errors and
+critical-path depth, the findings worst first, the service graph; drill down into an
+endpoint's critical-path profile, its exemplar traces as waterfalls, and each finding's
+evidence and suggested change.
+
+Live (default): polls a collector's API, shows how old the data is, and keeps the
+last data on screen with a banner while the collector is unreachable.
+Offline: give trace files (OTLP protobuf or JSON, Jaeger or Zipkin JSON); they are
+analysed locally, exactly as the collector would.
+"""
+
+EPILOG = """\
+examples:
+  critpath tui                                  # the local collector
+  critpath tui --from http://collector:8686 --window 15m
+  critpath tui traces/*.json                    # offline, on trace files
+
+keys: ? help · / filter · enter open · escape back · s/r sort · w window · q quit
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``tui`` to the ``critpath`` parser."""
+    parser = subparsers.add_parser(
+        "tui",
+        help="terminal UI over a collector (live) or trace files (offline)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
+                        help="trace files to analyse offline (instead of --from)")
+    parser.add_argument("--from", dest="url", metavar="URL", default=None,
+                        help=f"collector to read live (default {DEFAULT_URL})")
+    parser.add_argument("--window", choices=("1m", "5m", "15m", "all"), default="5m",
+                        help="collector window to show first (default 5m; 'w' cycles it)")
+    parser.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
+                        help="how often to poll the collector (default 2)")
+    parser.set_defaults(func=run)
+
+
+def make_source(args: argparse.Namespace):
+    """The source the arguments ask for; raises ``ValueError`` when they conflict."""
+    from tui.sources import CollectorSource, FileSource
+
+    if args.files and args.url:
+        raise ValueError("give trace files or --from URL, not both")
+    if args.files:
+        missing = [str(p) for p in args.files if not p.is_file()]
+        if missing:
+            raise ValueError(f"no such file: {', '.join(missing)}")
+        return FileSource(args.files, config=_analysis_config())
+    if args.interval <= 0:
+        raise ValueError("--interval must be a positive number of seconds")
+    return CollectorSource(args.url or DEFAULT_URL)
+
+
+def _analysis_config():
+    """The ``[rules]`` table of the config file as the analyzer's settings, when it maps."""
+    from analyzer.config import AnalysisConfig
+
+    from critpath.config import load_config
+
+    rules = load_config().get("rules", {})
+    known = {name for name in AnalysisConfig.__dataclass_fields__}
+    return AnalysisConfig(**{key: value for key, value in rules.items() if key in known})
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the TUI until the user quits."""
+    import sys
+
+    from tui.app import CritpathApp
+
+    try:
+        source = make_source(args)
+    except ValueError as exc:
+        print(f"critpath tui: {exc}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    CritpathApp(source, window=args.window, interval=args.interval).run()
+    return ExitCode.OK

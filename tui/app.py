@@ -1,0 +1,145 @@
+"""The critpath TUI application: owns the source, polls it from a worker, and hands
+the shaped report down to the screens through its ``overview`` and ``connection``
+attributes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import Worker, get_current_worker
+
+from tui.messages import ReportLoaded, SourceFailed
+from tui.model import Overview, build_overview
+from tui.screens.endpoint import EndpointScreen
+from tui.screens.finding import FindingScreen
+from tui.screens.help import HelpScreen
+from tui.screens.overview import OverviewScreen
+from tui.screens.trace import TraceScreen
+from tui.sources import ReportSource, SourceError, SourceUnavailable
+from tui.widgets.status import Connection
+
+WINDOWS = ("1m", "5m", "15m", "all")
+
+
+class CritpathApp(App[None]):
+    """``critpath tui``: the overview first, drill-down screens pushed on top.
+
+    ``interval`` is the polling period of live sources in seconds (``None``: never
+    poll); ``clock`` gives the time used for the data's age, so tests can fix it.
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "critpath"
+    SUB_TITLE = "critical paths of your users' requests"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("w", "cycle_window", "Window"),
+    ]
+
+    overview: reactive[Overview | None] = reactive(None, always_update=True)
+    connection: reactive[Connection | None] = reactive(None, always_update=True)
+
+    def __init__(
+        self,
+        source: ReportSource,
+        *,
+        window: str = "5m",
+        interval: float | None = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.window = window
+        self.interval = interval if source.live else None
+        self.clock = clock
+        self._poll: Worker[None] | None = None
+
+    def get_default_screen(self) -> Screen:
+        return OverviewScreen()
+
+    def on_mount(self) -> None:
+        self.connection = Connection(
+            state="connecting", source=self.source.description, window=self.window, interval=self.interval
+        )
+        self.poll()
+        if self.interval:
+            self.set_interval(self.interval, self.poll)
+
+    def on_unmount(self) -> None:
+        self.source.close()
+
+    def poll(self) -> None:
+        """Fetch a report unless a fetch is still under way (a slow source is not piled on)."""
+        if self._poll is None or self._poll.is_finished:
+            self._poll = self.fetch_report(self.window)
+
+    @work(thread=True, group="report", exit_on_error=False)
+    def fetch_report(self, window: str) -> None:
+        """Read and shape the report in a thread; the result comes back as a message."""
+        worker = get_current_worker()
+        try:
+            report = self.source.report(window)
+            overview = build_overview(report, window, self.source.report_seconds(window))
+        except SourceError as exc:
+            message = SourceFailed(str(exc), reachable=not isinstance(exc, SourceUnavailable))
+        else:
+            message = ReportLoaded(overview, self.clock())
+        if not worker.is_cancelled:
+            self.post_message(message)
+
+    def on_report_loaded(self, message: ReportLoaded) -> None:
+        if message.overview.window != self.window:
+            return  # fetched for a window the user has since left
+        self.overview = message.overview
+        self.connection = replace(
+            self.connection,
+            state="live" if self.source.live else "offline",
+            window=self.window,
+            fetched_at=message.fetched_at,
+            traces=message.overview.traces,
+            error="",
+        )
+
+    def on_source_failed(self, message: SourceFailed) -> None:
+        self.connection = replace(self.connection, state="error" if message.reachable else "lost", error=message.error)
+
+    def action_cycle_window(self) -> None:
+        """Show the next collector window (1m, 5m, 15m, all) and fetch it now."""
+        if not self.source.live:
+            self.notify("Trace files have no windows: the report covers every trace.")
+            return
+        self.window = WINDOWS[(WINDOWS.index(self.window) + 1) % len(WINDOWS)] if self.window in WINDOWS else "5m"
+        self.connection = replace(self.connection, window=self.window)
+        if self._poll is not None and not self._poll.is_finished:
+            self._poll.cancel()
+        self._poll = self.fetch_report(self.window)
+
+    def action_help(self) -> None:
+        """Show the keys of the current screen and the legend of the marks."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_back(self) -> None:
+        """Leave a drill-down screen (the overview stays)."""
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def open_endpoint(self, key: str) -> None:
+        """Drill into the endpoint ``"service name"``."""
+        self.push_screen(EndpointScreen(key))
+
+    def open_finding(self, key: str) -> None:
+        """Drill into a finding."""
+        self.push_screen(FindingScreen(key))
+
+    def open_trace(self, trace_id: str) -> None:
+        """Open a trace's waterfall."""
+        self.push_screen(TraceScreen(trace_id))

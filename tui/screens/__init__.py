@@ -1,0 +1,1 @@
+"""The TUI's screens: overview, endpoint, trace, finding and help."""

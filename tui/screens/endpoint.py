@@ -1,0 +1,105 @@
+"""One endpoint: its critical-path profile, depth distribution and exemplar traces."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import get_current_worker
+
+from tui.messages import EndpointLoaded, LoadFailed
+from tui.model import EndpointRow, Overview, build_endpoint_detail
+from tui.sources import SourceError
+from tui.widgets.bars import DepthBars, ProfileBars
+from tui.widgets.status import ConnectionBar
+from tui.widgets.tables import ExemplarsTable, ms
+
+
+class EndpointScreen(Screen):
+    """Where an endpoint's time goes; enter on an exemplar opens its waterfall."""
+
+    AUTO_FOCUS = "#exemplars"
+    BINDINGS = [
+        Binding("escape", "app.back", "Back"),
+        Binding("enter", "open", "Open trace"),
+    ]
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self.row: EndpointRow | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ConnectionBar(self.app.clock, id="connection")
+        yield Static(id="endpoint-title", classes="heading")
+        with VerticalScroll(id="endpoint-body"):
+            yield Static("Critical-path profile", classes="title")
+            yield ProfileBars(id="profile")
+            with Horizontal(id="endpoint-lower"):
+                with Vertical(id="depths-box"):
+                    yield Static("Critical-path depth", classes="title")
+                    yield DepthBars(id="depths")
+                with Vertical(id="exemplars-box"):
+                    yield Static("Exemplar traces (enter to open)", classes="title")
+                    yield ExemplarsTable(id="exemplars")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "overview", self.show)
+
+    def show(self, overview: Overview | None) -> None:
+        """Show the endpoint's row from the latest report and reload its exemplars."""
+        row = overview.endpoint(self.key) if overview else None
+        title = self.query_one("#endpoint-title", Static)
+        if row is None:
+            title.update(f"{self.key} — not in the current report")
+            if self.row is None:
+                return
+        else:
+            self.row = row
+        row = self.row
+        rate = "—" if row.rate is None else f"{row.rate:,.1f}/s"
+        if overview is not None and overview.endpoint(self.key) is not None:
+            title.update(
+                f"{row.key}   {row.traces:,} traces · {rate} · {row.errors:,} errors ({row.error_ratio:.0%}) · "
+                f"p50 {ms(row.p50_ms)} ms · p99 {ms(row.p99_ms)} ms · depth p50 {row.depth_p50:g} max {row.depth_max}"
+            )
+        self.query_one(ProfileBars).show(row.profile)
+        self.load_detail(row.service, row.name)
+
+    @work(thread=True, exclusive=True, group="endpoint", exit_on_error=False)
+    def load_detail(self, service: str, name: str) -> None:
+        """Fetch depth counts and exemplars off the event loop."""
+        worker = get_current_worker()
+        try:
+            detail = build_endpoint_detail(self.key, self.app.source.endpoint(service, name))
+        except SourceError as exc:
+            if not worker.is_cancelled:
+                self.post_message(LoadFailed(str(exc)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(EndpointLoaded(detail))
+
+    def on_endpoint_loaded(self, message: EndpointLoaded) -> None:
+        row = self.row
+        if row is not None:
+            self.query_one(DepthBars).show(message.detail.depths, row.depth_p50, row.depth_max)
+        self.query_one(ExemplarsTable).show(message.detail.exemplars)
+
+    def on_load_failed(self, message: LoadFailed) -> None:
+        self.notify(message.error, title="Could not load the endpoint's traces", severity="warning")
+
+    def action_open(self) -> None:
+        """Open the exemplar under the cursor."""
+        key = self.query_one(ExemplarsTable).selected_key
+        if key:
+            self.app.open_trace(key)
+
+    @on(DataTable.RowSelected, "#exemplars")
+    def _exemplar_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.app.open_trace(event.row_key.value)

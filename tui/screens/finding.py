@@ -1,0 +1,94 @@
+"""One finding: what is wrong, the numbers behind it, where it hurts, and what to change."""
+
+from __future__ import annotations
+
+import json
+
+from rich.table import Table
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from tui.model import FindingRow, Overview
+from tui.widgets.status import ConnectionBar
+from tui.widgets.tables import EndpointsTable
+
+
+class FindingScreen(Screen):
+    """A finding's evidence and suggested change; enter on an affected endpoint opens it."""
+
+    AUTO_FOCUS = "#affected"
+    BINDINGS = [
+        Binding("escape", "app.back", "Back"),
+        Binding("enter", "open", "Open endpoint"),
+    ]
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self.finding: FindingRow | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ConnectionBar(self.app.clock, id="connection")
+        with VerticalScroll(id="finding-body"):
+            yield Static(id="finding-title", classes="heading")
+            yield Static(id="finding-message")
+            yield Static("Suggested change", classes="title")
+            yield Static(id="finding-suggestion")
+            yield Static("Evidence", classes="title")
+            yield Static(id="finding-evidence")
+            yield Static("Affected endpoints (enter to open)", classes="title")
+            yield EndpointsTable(id="affected")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "overview", self.show)
+        self.query_one(EndpointsTable).focus()
+
+    def show(self, overview: Overview | None) -> None:
+        """Show the finding as the latest report has it (kept as last seen if it went away)."""
+        finding = overview.finding(self.key) if overview else None
+        if finding is not None:
+            self.finding = finding
+        finding = self.finding
+        if finding is None or overview is None:
+            return
+        gone = "" if overview.finding(self.key) else "   (no longer reported)"
+        self.set_class(True, f"-{finding.severity}")
+        self.query_one("#finding-title", Static).update(
+            f"{finding.severity.upper()}  {finding.rule}  {finding.subject}{gone}"
+        )
+        self.query_one("#finding-message", Static).update(finding.message)
+        self.query_one("#finding-suggestion", Static).update(finding.suggestion)
+        self.query_one("#finding-evidence", Static).update(evidence_table(finding))
+        rows = [row for key in finding.affected if (row := overview.endpoint(key)) is not None]
+        self.query_one(EndpointsTable).show(rows)
+
+    def action_open(self) -> None:
+        """Open the affected endpoint under the cursor."""
+        key = self.query_one(EndpointsTable).selected_key
+        if key:
+            self.app.open_endpoint(key)
+
+    @on(DataTable.RowSelected, "#affected")
+    def _affected_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.app.open_endpoint(event.row_key.value)
+
+
+def evidence_table(finding: FindingRow) -> Table:
+    """The evidence as ``key  value`` lines, plus the finding's subject fields."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for label in ("client", "server", "endpoint", "service"):
+        value = getattr(finding, label)
+        if value:
+            table.add_row(label, value)
+    for key, value in finding.evidence.items():
+        table.add_row(key, value if isinstance(value, str) else json.dumps(value))
+    return table

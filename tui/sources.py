@@ -1,0 +1,321 @@
+"""Where the TUI's documents come from: trace files (offline) or a collector (live).
+
+Every source hands out the same plain documents (``critpath.report/v1``,
+``critpath.trace/v1`` and an endpoint's detail), so the screens cannot tell them
+apart. Calls block; the app makes them from worker threads only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import quote
+
+import httpx
+
+from tui.model import window_seconds
+
+REPORT_SCHEMA = "critpath.report/v1"
+TRACE_SCHEMA = "critpath.trace/v1"
+EXEMPLAR_LIMIT = 50
+"""The most exemplar traces an endpoint lists when the source is a set of files."""
+
+
+class SourceError(Exception):
+    """The source answered, but with something the TUI cannot use; the message says what."""
+
+
+class SourceUnavailable(SourceError):
+    """The source cannot be reached right now (connection refused, timeout, 5xx)."""
+
+
+@runtime_checkable
+class ReportSource(Protocol):
+    """A supplier of report, endpoint and trace documents.
+
+    ``live`` sources change over time and are polled; others are read once.
+    ``description`` names the source for the status line (a URL, a file count).
+    """
+
+    live: bool
+    description: str
+
+    def report(self, window: str) -> dict[str, Any]:
+        """The ``critpath.report/v1`` document over ``window`` (``1m|5m|15m|all``)."""
+        ...
+
+    def report_seconds(self, window: str) -> float | None:
+        """How many seconds the report covers, for request rates; ``None`` if unknown."""
+        ...
+
+    def endpoint(self, service: str, name: str) -> dict[str, Any]:
+        """``{"depths": {depth: count}, "exemplars": [{"trace_id", "duration_ms", "error", "start_ns"}]}``."""
+        ...
+
+    def trace(self, trace_id: str) -> dict[str, Any] | None:
+        """The ``critpath.trace/v1`` document of a trace, ``None`` when the source lacks it."""
+        ...
+
+    def close(self) -> None:
+        """Release connections or memory; the source is not used afterwards."""
+        ...
+
+
+class CollectorSource:
+    """A collector's JSON API (docs/design.md, "HTTP API"), read with httpx.
+
+    Transport failures and server errors raise :class:`SourceUnavailable` so the app
+    can say the collector went away and keep polling until it returns.
+    """
+
+    live = True
+
+    def __init__(self, url: str, *, timeout: float = 3.0, transport: httpx.BaseTransport | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.description = self.url
+        self._client = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+
+    def report(self, window: str) -> dict[str, Any]:
+        """``GET /api/report?window=``, checked to be a ``critpath.report/v1`` document."""
+        doc = self._get("/api/report", params={"window": window})
+        if not isinstance(doc, dict) or doc.get("schema") != REPORT_SCHEMA:
+            raise SourceError(f"{self.url}/api/report: not a {REPORT_SCHEMA} document")
+        return doc
+
+    def report_seconds(self, window: str) -> float | None:
+        """The collector's windows are fixed lengths; ``all`` has none."""
+        return window_seconds(window)
+
+    def endpoint(self, service: str, name: str) -> dict[str, Any]:
+        """``GET /api/endpoints/{service}/{name}``; exemplars from ``/api/traces`` if it lists none."""
+        path = f"/api/endpoints/{quote(service, safe='')}/{quote(name, safe='')}"
+        doc = self._get(path, allow_missing=True) or {}
+        if not isinstance(doc, dict):
+            raise SourceError(f"{self.url}{path}: expected a JSON object")
+        if "exemplars" not in doc:
+            listed = self._get(
+                "/api/traces", params={"endpoint_service": service, "endpoint_name": name}, allow_missing=True
+            )
+            doc = {**doc, "exemplars": _exemplar_list(listed)}
+        return doc
+
+    def trace(self, trace_id: str) -> dict[str, Any] | None:
+        """``GET /api/traces/{trace_id}``; ``None`` when the collector no longer holds it."""
+        doc = self._get(f"/api/traces/{quote(trace_id, safe='')}", allow_missing=True)
+        if doc is not None and (not isinstance(doc, dict) or doc.get("schema") != TRACE_SCHEMA):
+            raise SourceError(f"{self.url}/api/traces/{trace_id}: not a {TRACE_SCHEMA} document")
+        return doc
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._client.close()
+
+    def _get(self, path: str, *, params: Mapping[str, str] | None = None, allow_missing: bool = False) -> Any:
+        try:
+            response = self._client.get(path, params=params)
+        except httpx.TransportError as exc:
+            raise SourceUnavailable(f"{self.url} unreachable ({_reason(exc)})") from exc
+        if response.status_code == 404 and allow_missing:
+            return None
+        if response.status_code >= 500 or response.status_code in (429, 502, 503, 504):
+            raise SourceUnavailable(f"{self.url}{path} answered {response.status_code}")
+        if response.is_error:
+            raise SourceError(f"{self.url}{path} answered {response.status_code}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise SourceError(f"{self.url}{path}: the answer is not JSON") from exc
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 80 else text[:77] + "…"
+
+
+def _exemplar_list(doc: Any) -> list[Any]:
+    """``/api/traces`` answers a list, or an object holding one under ``exemplars`` or ``traces``."""
+    if isinstance(doc, list):
+        return doc
+    if isinstance(doc, dict):
+        return list(doc.get("exemplars") or doc.get("traces") or [])
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """What :class:`FileSource` keeps after reading its files once."""
+
+    report: dict[str, Any]
+    seconds: float | None
+    traces: Mapping[str, Any]
+    by_endpoint: Mapping[tuple[str, str], tuple[dict[str, Any], ...]]
+    depths: Mapping[tuple[str, str], Mapping[int, int]]
+
+
+class FileSource:
+    """Trace files read once and analysed locally: the report and the trace documents
+    come from the analyzer exactly as a collector would build them.
+
+    ``clock`` gives the report's ``generated_at`` (seconds since the epoch).
+    """
+
+    live = False
+
+    def __init__(self, paths: Sequence[Path], *, config: Any = None, clock: Callable[[], float] | None = None) -> None:
+        from analyzer.config import AnalysisConfig
+
+        self.paths = tuple(Path(p) for p in paths)
+        self.config = config if config is not None else AnalysisConfig()
+        self.description = (
+            str(self.paths[0]) if len(self.paths) == 1 else f"{len(self.paths)} trace files"
+        )
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._loaded: _Loaded | None = None
+
+    def report(self, window: str) -> dict[str, Any]:
+        """The report over every trace in the files (``window`` does not apply to files)."""
+        return self._load().report
+
+    def report_seconds(self, window: str) -> float | None:
+        """From the first trace's start to the last trace's end."""
+        return self._load().seconds
+
+    def endpoint(self, service: str, name: str) -> dict[str, Any]:
+        """Depth counts and the slowest traces of the endpoint (up to :data:`EXEMPLAR_LIMIT`)."""
+        loaded = self._load()
+        key = (service, name)
+        depths = loaded.depths.get(key, {})
+        return {
+            "depths": {str(depth): count for depth, count in sorted(depths.items())},
+            "exemplars": list(loaded.by_endpoint.get(key, ())),
+        }
+
+    def trace(self, trace_id: str) -> dict[str, Any] | None:
+        """The trace's ``critpath.trace/v1`` document, built on first request."""
+        from analyzer.report import trace_document
+
+        trace = self._load().traces.get(trace_id)
+        return None if trace is None else trace_document(trace)
+
+    def close(self) -> None:
+        """Drop the analysed traces."""
+        with self._lock:
+            self._loaded = None
+
+    def _load(self) -> _Loaded:
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = self._analyse()
+            return self._loaded
+
+    def _analyse(self) -> _Loaded:
+        from analyzer.aggregate import Aggregate
+        from analyzer.assemble import assemble
+        from analyzer.critical_path import critical_path, critical_path_depth
+        from analyzer.decode import DecodeError, decode
+        from analyzer.report import build_report
+
+        spans = []
+        for path in self.paths:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise SourceError(f"{path}: cannot read ({exc.strerror})") from exc
+            try:
+                # Keep every attribute: the trace screen shows them, not only the analysed ones.
+                spans.extend(decode(data, source=str(path), keep_attributes=None).spans)
+            except DecodeError as exc:
+                raise SourceError(str(exc)) from exc
+        traces = [t for t in assemble(spans) if t.root is not None]
+        if not traces:
+            raise SourceError(f"{self.description}: no traces found")
+        aggregate = Aggregate(self.config)
+        by_endpoint: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        depths: dict[tuple[str, str], dict[int, int]] = {}
+        for trace in traces:
+            aggregate.add_trace(trace)
+            root = trace.root
+            key = (root.service, root.name)
+            depth = critical_path_depth(trace, critical_path(trace))
+            counts = depths.setdefault(key, {})
+            counts[depth] = counts.get(depth, 0) + 1
+            by_endpoint.setdefault(key, []).append(
+                {
+                    "trace_id": trace.trace_id,
+                    "duration_ms": root.duration_ns / 1e6,
+                    "error": any(span.is_error for span in trace.spans.values()),
+                    "start_ns": root.start_ns,
+                }
+            )
+        now = self._clock() if self._clock else datetime.now(UTC).timestamp()
+        generated_at = datetime.fromtimestamp(now, UTC).isoformat()
+        report = build_report(aggregate, self.config, generated_at)
+        first = min(t.root.start_ns for t in traces)
+        last = max(t.root.end_ns for t in traces)
+        return _Loaded(
+            report=report,
+            seconds=(last - first) / 1e9 if last > first else None,
+            traces={t.trace_id: t for t in traces},
+            by_endpoint={
+                key: tuple(sorted(items, key=lambda e: -e["duration_ms"])[:EXEMPLAR_LIMIT])
+                for key, items in by_endpoint.items()
+            },
+            depths=depths,
+        )
+
+
+class MemorySource:
+    """Documents held in memory: the test double, and a way to show a report a script built.
+
+    ``set_report`` swaps the report (as a live collector's would change).
+    """
+
+    def __init__(
+        self,
+        report: Mapping[str, Any],
+        *,
+        traces: Mapping[str, Mapping[str, Any]] | None = None,
+        endpoints: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+        live: bool = False,
+        seconds: float | None = None,
+        description: str = "memory",
+    ) -> None:
+        self.live = live
+        self.description = description
+        self._lock = threading.Lock()
+        self._report = dict(report)
+        self._traces = dict(traces or {})
+        self._endpoints = dict(endpoints or {})
+        self._seconds = seconds
+
+    def set_report(self, report: Mapping[str, Any]) -> None:
+        """Replace the report the next poll returns."""
+        with self._lock:
+            self._report = dict(report)
+
+    def report(self, window: str) -> dict[str, Any]:
+        """The report held (the same for every window)."""
+        with self._lock:
+            return self._report
+
+    def report_seconds(self, window: str) -> float | None:
+        """The length given at construction."""
+        return self._seconds
+
+    def endpoint(self, service: str, name: str) -> dict[str, Any]:
+        """The detail given for the endpoint, else no depths and no exemplars."""
+        return dict(self._endpoints.get((service, name), {"depths": {}, "exemplars": []}))
+
+    def trace(self, trace_id: str) -> dict[str, Any] | None:
+        """The trace document given for ``trace_id``."""
+        doc = self._traces.get(trace_id)
+        return None if doc is None else dict(doc)
+
+    def close(self) -> None:
+        """Nothing to release."""
+

@@ -1,0 +1,1 @@
+"""Widgets that draw the TUI's views; each renders what it is given and computes nothing."""
