@@ -1,0 +1,610 @@
+"""Per-trace observation of calls, folded into mergeable per-call statistics.
+
+A *call* is a CLIENT span: one service asking another (or a database, a queue, an
+uninstrumented peer) for something. :func:`observe_calls` looks at every call of one
+trace and records what the rules need to know about it — did it fail, did its caller
+still succeed, is it a read or a write, did the caller start anything after it, was it
+on the critical path, which timeout did it declare, which timeout did its own caller
+give it — as a :class:`CallObservation`.
+
+:class:`CallAggregate` folds observations into :class:`CallStats` per
+:class:`CallKey` ``(endpoint, client service, server, operation)``: counters, latency
+sketches and extremes only, never lists of traces, so the live collector can fold traces
+one at a time, merge windows and snapshot them with :meth:`CallAggregate.to_dict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from analyzer.config import DEFAULT_TIMEOUT_KEYS
+from analyzer.critical_path import critical_path
+from analyzer.model import Endpoint, Segment, Span, SpanKind, Trace
+from analyzer.rules.timeouts import declared_timeout, is_observed_timeout
+from analyzer.stats import LatencySketch, nearest_rank
+
+__all__ = [
+    "TraceView", "CallKey", "CallObservation", "CallStats", "EndpointDepths", "CallAggregate",
+    "observe_calls", "call_kind", "server_of", "what_if_saved_ns",
+]
+
+
+class TraceView(Protocol):
+    """What the rules read of one analysed trace (``analyzer.aggregate.TraceContext``)."""
+
+    @property
+    def trace(self) -> Trace: ...
+    @property
+    def root(self) -> Span: ...
+    @property
+    def endpoint(self) -> Endpoint: ...
+    @property
+    def segments(self) -> Sequence[Segment]: ...
+    @property
+    def depth(self) -> int: ...
+    @property
+    def critical_ids(self) -> AbstractSet[str]: ...
+    @property
+    def error(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class CallKey:
+    """Which calls are counted together: one operation of one server, per endpoint and client."""
+
+    endpoint_service: str
+    endpoint_name: str
+    client: str
+    server: str
+    operation: str
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint as the report and config name it: ``"service name"``."""
+        return str(Endpoint(self.endpoint_service, self.endpoint_name))
+
+    def to_list(self) -> list[str]:
+        return [self.endpoint_service, self.endpoint_name, self.client, self.server, self.operation]
+
+
+@dataclass(frozen=True, slots=True)
+class CallObservation:
+    """One call in one trace, as the rules see it.
+
+    ``kind`` is ``"read"``, ``"write"`` or ``"unknown"``; ``request`` is true for HTTP and
+    RPC calls (and calls answered by an instrumented server), the ones a caller can bound
+    with a declared timeout, unlike a local database driver's calls. ``caller_failed`` is ``None``
+    when the call has no caller in its own service (an orphan client span). ``followed``
+    is true when the caller's service started any span after the call ended (something
+    that may use its result). ``inbound_ms`` is the timeout of the call that invoked the
+    caller (its own budget). ``saved_ns`` is the what-if saving (see
+    :func:`what_if_saved_ns`), computed only for writes that are on the critical path and
+    followed by nothing; 0 for other writes, ``None`` for reads and unknown calls.
+    """
+
+    key: CallKey
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    client_name: str
+    start_ns: int
+    end_ns: int
+    failed: bool
+    caller_failed: bool | None
+    kind: str
+    request: bool
+    on_critical: bool
+    followed: bool
+    declared: bool
+    declared_ms: float | None
+    inbound_ms: float | None
+    timed_out: bool
+    saved_ns: int | None
+
+    @property
+    def duration_ns(self) -> int:
+        return max(0, self.end_ns - self.start_ns)
+
+
+# -- classifying one call -----------------------------------------------------------------
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_READ_SQL = frozenset({"SELECT", "SHOW", "DESCRIBE", "EXPLAIN", "WITH"})
+_WRITE_SQL = frozenset({"INSERT", "UPDATE", "DELETE", "UPSERT", "MERGE", "REPLACE", "CREATE",
+                        "DROP", "ALTER", "TRUNCATE", "SET", "PUT", "DEL", "INCR", "HSET"})
+# RPC method names that read as queries: a tolerated GetBalance is a soft dependency, not
+# work to queue, even though an RPC is otherwise treated as a send (issue 3).
+_READ_RPC_PREFIXES = ("get", "list", "read", "fetch", "query", "search", "find", "lookup",
+                      "describe", "check", "watch")
+_SEND_OPERATIONS = frozenset({"publish", "send", "create"})
+
+
+def _first(value: object) -> str:
+    if isinstance(value, tuple):
+        value = value[0] if value else ""
+    return str(value).strip()
+
+
+def call_kind(span: Span, server: Span | None = None) -> str:
+    """``"read"``, ``"write"`` or ``"unknown"``: what a call does to its server.
+
+    HTTP by method (GET, HEAD, OPTIONS and TRACE read); messaging sends write; an RPC
+    writes unless its method name reads as a query (``Get…``, ``List…``…); database
+    calls by their operation or statement's first word. The server span's attributes
+    are consulted when the client span lacks them.
+    """
+    attrs = dict(server.attributes) if server is not None else {}
+    attrs.update(span.attributes)
+    method = attrs.get("http.request.method", attrs.get("http.method"))
+    if method is not None:
+        return "read" if _first(method).upper() in _READ_METHODS else "write"
+    if "messaging.system" in attrs or "messaging.operation" in attrs \
+            or "messaging.operation.type" in attrs:
+        operation = _first(attrs.get("messaging.operation.type", attrs.get("messaging.operation", "")))
+        return "read" if operation.lower() in {"receive", "process", "settle"} else "write"
+    if "rpc.system" in attrs:
+        rpc_method = _first(attrs.get("rpc.method", "")).lower()
+        return "read" if rpc_method.startswith(_READ_RPC_PREFIXES) else "write"
+    statement = attrs.get("db.operation.name", attrs.get("db.operation",
+                          attrs.get("db.query.text", attrs.get("db.statement"))))
+    if statement is not None:
+        words = _first(statement).split()
+        verb = words[0].upper() if words else ""
+        if verb in _READ_SQL or verb.startswith("GET") or verb.startswith("FIND"):
+            return "read"
+        if verb in _WRITE_SQL:
+            return "write"
+    return "unknown"
+
+
+def _is_request(span: Span, server: Span | None) -> bool:
+    attrs = span.attributes
+    return server is not None or "rpc.system" in attrs or "http.request.method" in attrs \
+        or "http.method" in attrs
+
+
+def server_of(trace: Trace, span: Span) -> tuple[str, Span | None]:
+    """The server a client span calls (ARCHITECTURE.md §4) and its SERVER span, if any.
+
+    A SERVER child in another service names it; otherwise the virtual peer is named by
+    ``peer.service``, ``server.address``, ``db.system`` / ``db.system.name`` or
+    ``messaging.system``, else ``"virtual_node"``.
+    """
+    for child in trace.child_spans(span.span_id):
+        if child.kind is SpanKind.SERVER and child.service != span.service:
+            return child.service, child
+    attrs = span.attributes
+    for key in ("peer.service", "server.address", "db.system.name", "db.system", "messaging.system"):
+        if key in attrs:
+            return _first(attrs[key]), None
+    return "virtual_node", None
+
+
+# -- what-if ------------------------------------------------------------------------------
+
+
+def what_if_saved_ns(trace: Trace, root_id: str, call: Span) -> int:
+    """Endpoint latency the caller would save if ``call`` were queued instead of awaited.
+
+    The critical path is recomputed with the call's subtree excluded. Where the call used
+    to be, the recomputed path hands the time back to the caller (``call``'s parent) as
+    waiting on nothing, up to the call's end — unless concurrent work the caller also
+    awaits becomes critical there instead. The saving is the caller's stretch of the
+    recomputed path that ends where the call ended, clipped to the call's window: the
+    caller could have gone on that much sooner.
+    """
+    parent = trace.spans.get(call.parent_id) if call.parent_id else None
+    if parent is None:
+        return 0
+    start = max(call.start_ns, parent.start_ns)
+    end = min(call.end_ns, parent.end_ns)
+    if end <= start:
+        return 0
+    path = critical_path(trace, root_id, exclude=frozenset({call.span_id}))
+    # The caller's stretches of the recomputed path; adjacent segments are joined because
+    # the walk may split one wait in two at a tie.
+    stretches: list[tuple[int, int]] = []
+    for segment in sorted(path, key=lambda s: (s.start_ns, s.end_ns)):
+        if segment.span_id != parent.span_id:
+            continue
+        if stretches and stretches[-1][1] == segment.start_ns:
+            stretches[-1] = (stretches[-1][0], segment.end_ns)
+        else:
+            stretches.append((segment.start_ns, segment.end_ns))
+    for stretch_start, stretch_end in stretches:
+        if stretch_start < end <= stretch_end:
+            return end - max(stretch_start, start)
+    return 0
+
+
+# -- observing a trace ----------------------------------------------------------------------
+
+
+def _subtree(trace: Trace, span_id: str) -> Iterator[str]:
+    stack = [span_id]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(trace.children.get(current, ()))
+
+
+def _local_root(trace: Trace, span: Span) -> Span | None:
+    """The entry span of ``span``'s service in this request (usually its SERVER span).
+
+    ``None`` when ``span`` has no ancestor in its own service: its caller is unknown.
+    """
+    entry: Span | None = None
+    current = trace.spans.get(span.parent_id) if span.parent_id else None
+    while current is not None and current.service == span.service:
+        entry = current
+        current = trace.spans.get(current.parent_id) if current.parent_id else None
+    return entry
+
+
+def _local_spans(trace: Trace, entry: Span) -> list[Span]:
+    """Every span of ``entry``'s service reachable from it without leaving the service."""
+    found: list[Span] = []
+    stack = [entry.span_id]
+    while stack:
+        span = trace.spans[stack.pop()]
+        found.append(span)
+        stack.extend(c for c in trace.children.get(span.span_id, ())
+                     if trace.spans[c].service == entry.service)
+    return found
+
+
+def _inbound_ms(trace: Trace, entry: Span | None, keys: Sequence[str]) -> float | None:
+    """The timeout the caller's own caller gave it (its budget), when one was declared."""
+    if entry is None:
+        return None
+    invoker = trace.spans.get(entry.parent_id) if entry.parent_id else None
+    if invoker is not None and invoker.kind is SpanKind.CLIENT:
+        _, ms = declared_timeout(invoker.attributes, keys)
+        if ms is not None:
+            return ms
+    # The same header recorded by the server's instrumentation (or a proxy's) also
+    # tells the budget when the invoking client span is missing or silent.
+    _, ms = declared_timeout(entry.attributes, keys)
+    return ms
+
+
+def observe_calls(ctx: TraceView, timeout_keys: Sequence[str] = DEFAULT_TIMEOUT_KEYS) -> list[CallObservation]:
+    """Every call (CLIENT span) under the endpoint root of ``ctx``, ordered by start time."""
+    trace = ctx.trace
+    root_id = ctx.root.span_id
+    endpoint = ctx.endpoint
+    critical = ctx.critical_ids
+    entries: dict[str, list[Span]] = {}  # local subtree per entry span, computed once
+    observations: list[CallObservation] = []
+    for span_id in _subtree(trace, root_id):
+        span = trace.spans[span_id]
+        if span.kind is not SpanKind.CLIENT:
+            continue
+        server, server_span = server_of(trace, span)
+        operation = server_span.name if server_span is not None else span.name
+        subtree = set(_subtree(trace, span_id))
+        entry = _local_root(trace, span)
+        followed = False
+        if entry is not None:
+            local = entries.get(entry.span_id)
+            if local is None:
+                local = entries[entry.span_id] = _local_spans(trace, entry)
+            followed = any(s.start_ns >= span.end_ns for s in local if s.span_id not in subtree)
+        kind = call_kind(span, server_span)
+        on_critical = not critical.isdisjoint(subtree)
+        saved: int | None = None
+        if kind == "write":
+            saved = what_if_saved_ns(trace, root_id, span) if on_critical and not followed else 0
+        declared, declared_ms = declared_timeout(span.attributes, timeout_keys)
+        observations.append(CallObservation(
+            key=CallKey(endpoint.service, endpoint.name, span.service, server, operation),
+            trace_id=trace.trace_id,
+            span_id=span_id,
+            parent_id=span.parent_id,
+            client_name=span.name,
+            start_ns=span.start_ns,
+            end_ns=span.end_ns,
+            failed=span.is_error or (server_span is not None and server_span.is_error),
+            caller_failed=None if entry is None else entry.is_error,
+            kind=kind,
+            request=_is_request(span, server_span),
+            on_critical=on_critical,
+            followed=followed,
+            declared=declared,
+            declared_ms=declared_ms,
+            inbound_ms=_inbound_ms(trace, entry, timeout_keys),
+            timed_out=is_observed_timeout(span),
+            saved_ns=saved,
+        ))
+    observations.sort(key=lambda o: (o.start_ns, o.span_id))
+    return observations
+
+
+@dataclass(frozen=True, slots=True)
+class RetryGroup:
+    """Sibling calls to the same server operation by the same caller span: visible retries."""
+
+    key: CallKey
+    attempts: int
+    total_ns: int
+    budget_ms: float | None
+
+
+def retry_groups(observations: Iterable[CallObservation]) -> list[RetryGroup]:
+    """Groups of two or more calls with the same parent, server and client operation.
+
+    The total runs from the first attempt's start to the last one's end (back-off
+    included): that is what the caller spent before it had an answer.
+    """
+    groups: dict[tuple[str | None, str, str], list[CallObservation]] = {}
+    for obs in observations:
+        if obs.parent_id is None:
+            continue
+        groups.setdefault((obs.parent_id, obs.key.server, obs.client_name), []).append(obs)
+    found = []
+    for calls in groups.values():
+        if len(calls) < 2:
+            continue
+        first = min(calls, key=lambda o: (o.start_ns, o.span_id))
+        total = max(o.end_ns for o in calls) - first.start_ns
+        found.append(RetryGroup(first.key, len(calls), max(0, total), first.inbound_ms))
+    return sorted(found, key=lambda g: g.key)
+
+
+# -- statistics -------------------------------------------------------------------------------
+
+
+def _min(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+class CallStats:
+    """What was seen of one :class:`CallKey` across traces (a mergeable accumulator).
+
+    Counters: ``calls``, ``requests`` (HTTP/RPC calls), ``errors`` (the call failed), ``tolerated`` (failed while its
+    caller succeeded), ``on_critical``, ``followed`` (the caller started something after
+    it), ``reads`` / ``writes``, ``declared`` (a timeout was declared), ``timeouts``
+    (observed), ``inbound_known`` / ``inverted`` (declared ≥ the caller's own budget),
+    ``retried`` / ``retries_over_budget``. Sketches: ``latency`` (call duration),
+    ``timeout_latency`` (duration of calls that timed out), ``savings`` (what-if, writes
+    only), ``retry_total``. Extremes: declared and inverted timeouts, ``max_attempts``,
+    and the trace of the longest call (``longest_trace_id``).
+    """
+
+    __slots__ = (
+        "calls", "requests", "errors", "tolerated", "on_critical", "followed", "reads", "writes",
+        "declared", "declared_min_ms", "declared_max_ms", "timeouts", "inbound_known",
+        "inverted", "inverted_declared_ms", "inverted_inbound_ms", "retried", "max_attempts",
+        "retries_over_budget", "retry_budget_ms", "latency", "timeout_latency", "savings",
+        "retry_total", "longest_trace_id",
+    )
+
+    _COUNTERS = ("calls", "requests", "errors", "tolerated", "on_critical", "followed", "reads", "writes",
+                 "declared", "timeouts", "inbound_known", "inverted", "retried",
+                 "retries_over_budget")
+    _SKETCHES = ("latency", "timeout_latency", "savings", "retry_total")
+    _MINIMA = ("declared_min_ms", "inverted_inbound_ms", "retry_budget_ms")
+    _MAXIMA = ("declared_max_ms", "inverted_declared_ms", "max_attempts")
+
+    def __init__(self) -> None:
+        for name in self._COUNTERS:
+            setattr(self, name, 0)
+        for name in self._SKETCHES:
+            setattr(self, name, LatencySketch())
+        for name in self._MINIMA + self._MAXIMA:
+            setattr(self, name, None)
+        self.longest_trace_id: str | None = None
+
+    def add(self, obs: CallObservation) -> None:
+        """Count one observed call."""
+        self._note_longest(obs.duration_ns, obs.trace_id)
+        self.calls += 1
+        self.requests += obs.request
+        self.latency.add(obs.duration_ns)
+        if obs.failed:
+            self.errors += 1
+            if obs.caller_failed is False:
+                self.tolerated += 1
+        self.on_critical += obs.on_critical
+        self.followed += obs.followed
+        self.reads += obs.kind == "read"
+        self.writes += obs.kind == "write"
+        if obs.declared:
+            self.declared += 1
+        if obs.declared_ms is not None:
+            self.declared_min_ms = _min(self.declared_min_ms, obs.declared_ms)
+            self.declared_max_ms = _max(self.declared_max_ms, obs.declared_ms)
+        if obs.timed_out:
+            self.timeouts += 1
+            self.timeout_latency.add(obs.duration_ns)
+        if obs.declared_ms is not None and obs.inbound_ms is not None:
+            self.inbound_known += 1
+            if obs.declared_ms >= obs.inbound_ms:
+                self.inverted += 1
+                self.inverted_declared_ms = _max(self.inverted_declared_ms, obs.declared_ms)
+                self.inverted_inbound_ms = _min(self.inverted_inbound_ms, obs.inbound_ms)
+        if obs.saved_ns is not None:
+            self.savings.add(obs.saved_ns)
+
+    def add_retries(self, group: RetryGroup) -> None:
+        """Count one caller span that repeated this call ``group.attempts`` times."""
+        self.retried += 1
+        self.max_attempts = _max(self.max_attempts, group.attempts)
+        self.retry_total.add(group.total_ns)
+        if group.budget_ms is not None and group.total_ns > group.budget_ms * 1e6:
+            self.retries_over_budget += 1
+            self.retry_budget_ms = _min(self.retry_budget_ms, group.budget_ms)
+
+    def _note_longest(self, duration_ns: int, trace_id: str | None) -> None:
+        # Ties go to the smallest trace id so the result never depends on fold order.
+        best = self.latency.max
+        if trace_id is None:
+            return
+        if best is None or duration_ns > best or (
+            duration_ns == best and (self.longest_trace_id is None or trace_id < self.longest_trace_id)
+        ):
+            self.longest_trace_id = trace_id
+
+    def merge(self, other: CallStats) -> None:
+        """Fold ``other`` in; the result equals having added both sides' observations."""
+        if other.latency.max is not None:
+            self._note_longest(other.latency.max, other.longest_trace_id)
+        for name in self._COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in self._SKETCHES:
+            getattr(self, name).merge(getattr(other, name))
+        for name in self._MINIMA:
+            setattr(self, name, _min(getattr(self, name), getattr(other, name)))
+        for name in self._MAXIMA:
+            setattr(self, name, _max(getattr(self, name), getattr(other, name)))
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {name: getattr(self, name) for name in self._COUNTERS}
+        data.update({name: getattr(self, name).to_dict() for name in self._SKETCHES})
+        data.update({name: getattr(self, name) for name in self._MINIMA + self._MAXIMA})
+        data["longest_trace_id"] = self.longest_trace_id
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CallStats:
+        stats = cls()
+        for name in cls._COUNTERS:
+            setattr(stats, name, int(data[name]))
+        for name in cls._SKETCHES:
+            setattr(stats, name, LatencySketch.from_dict(data[name]))
+        for name in cls._MINIMA + cls._MAXIMA:
+            setattr(stats, name, data.get(name))
+        stats.longest_trace_id = data.get("longest_trace_id")
+        return stats
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CallStats):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable accumulator
+
+
+class EndpointDepths:
+    """Critical-path depths seen for one endpoint: ``traces`` and ``depth -> traces``."""
+
+    __slots__ = ("traces", "depths")
+
+    def __init__(self) -> None:
+        self.traces = 0
+        self.depths: dict[int, int] = {}
+
+    def add(self, depth: int) -> None:
+        self.traces += 1
+        self.depths[depth] = self.depths.get(depth, 0) + 1
+
+    def merge(self, other: EndpointDepths) -> None:
+        self.traces += other.traces
+        for depth, n in other.depths.items():
+            self.depths[depth] = self.depths.get(depth, 0) + n
+
+    @property
+    def depth_max(self) -> int:
+        return max(self.depths, default=0)
+
+    @property
+    def depth_p50(self) -> int:
+        """The median depth (nearest rank, as :class:`LatencySketch` defines quantiles)."""
+        rank = nearest_rank(0.5, self.traces)
+        seen = 0
+        for depth in sorted(self.depths):
+            seen += self.depths[depth]
+            if seen > rank:
+                return depth
+        return 0
+
+    def over(self, budget: int) -> int:
+        """How many traces went deeper than ``budget``."""
+        return sum(n for depth, n in self.depths.items() if depth > budget)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"traces": self.traces, "depths": [[d, n] for d, n in sorted(self.depths.items())]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EndpointDepths:
+        depths = cls()
+        depths.traces = int(data["traces"])
+        depths.depths = {int(d): int(n) for d, n in data["depths"]}
+        return depths
+
+
+class CallAggregate:
+    """The rules' statistics over any number of traces: per-call and per-endpoint depth.
+
+    ``timeout_keys`` are the attribute keys that declare a timeout
+    (``AnalysisConfig.timeout_keys``); they are read while folding, so they are fixed
+    per aggregate and kept in its snapshot.
+    """
+
+    __slots__ = ("timeout_keys", "calls", "endpoints")
+
+    def __init__(self, timeout_keys: Sequence[str] = DEFAULT_TIMEOUT_KEYS) -> None:
+        self.timeout_keys: tuple[str, ...] = tuple(timeout_keys)
+        self.calls: dict[CallKey, CallStats] = {}
+        self.endpoints: dict[Endpoint, EndpointDepths] = {}
+
+    def add(self, ctx: TraceView) -> None:
+        """Fold one analysed trace in."""
+        depths = self.endpoints.get(ctx.endpoint)
+        if depths is None:
+            depths = self.endpoints[ctx.endpoint] = EndpointDepths()
+        depths.add(ctx.depth)
+        observations = observe_calls(ctx, self.timeout_keys)
+        for obs in observations:
+            self._stats(obs.key).add(obs)
+        for group in retry_groups(observations):
+            self._stats(group.key).add_retries(group)
+
+    def _stats(self, key: CallKey) -> CallStats:
+        stats = self.calls.get(key)
+        if stats is None:
+            stats = self.calls[key] = CallStats()
+        return stats
+
+    def merge(self, other: CallAggregate) -> None:
+        """Fold another aggregate (another window, another collector) in."""
+        for key, stats in other.calls.items():
+            self._stats(key).merge(stats)
+        for endpoint, depths in other.endpoints.items():
+            mine = self.endpoints.get(endpoint)
+            if mine is None:
+                mine = self.endpoints[endpoint] = EndpointDepths()
+            mine.merge(depths)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready snapshot, in a deterministic order."""
+        return {
+            "timeout_keys": list(self.timeout_keys),
+            "calls": [{"key": key.to_list(), "stats": self.calls[key].to_dict()}
+                      for key in sorted(self.calls)],
+            "endpoints": [{"service": e.service, "name": e.name, **self.endpoints[e].to_dict()}
+                          for e in sorted(self.endpoints, key=lambda e: (e.service, e.name))],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CallAggregate:
+        aggregate = cls(tuple(data.get("timeout_keys", DEFAULT_TIMEOUT_KEYS)))
+        for item in data.get("calls", []):
+            aggregate.calls[CallKey(*item["key"])] = CallStats.from_dict(item["stats"])
+        for item in data.get("endpoints", []):
+            aggregate.endpoints[Endpoint(item["service"], item["name"])] = EndpointDepths.from_dict(item)
+        return aggregate
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CallAggregate):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable accumulator
