@@ -1,0 +1,162 @@
+"""What every decoder shares: the result type, the error type, the attribute keys the
+analysis reads, id normalisation and the fast span constructor."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from analyzer.config import DEFAULT_TIMEOUT_KEYS
+from analyzer.model import EMPTY_ATTRS, AttrValue, Event, Span, SpanKind, StatusCode
+
+#: Attribute keys the analysis reads (service graph peers, endpoints, rules, timeouts).
+#: Decoders materialise only these unless the caller passes a bigger set or ``None``.
+ANALYSIS_ATTRIBUTES: frozenset[str] = frozenset({
+    # virtual peers of the service graph (ARCHITECTURE.md §4)
+    "peer.service", "server.address", "server.port", "net.peer.name",
+    "db.system", "db.system.name", "db.name", "db.namespace", "db.operation",
+    "db.operation.name",
+    "messaging.system", "messaging.destination.name", "messaging.operation",
+    "messaging.operation.type",
+    # what a call does (reads vs writes) and how it ended
+    "http.request.method", "http.method", "http.route", "url.path",
+    "http.response.status_code", "http.status_code",
+    "rpc.system", "rpc.service", "rpc.method", "rpc.grpc.status_code",
+    "error.type", "exception.type", "exception.message",
+    *DEFAULT_TIMEOUT_KEYS,
+})
+
+#: Attributes kept on exception events in analysis mode (the rules read the type).
+EXCEPTION_ATTRIBUTES: frozenset[str] = frozenset({"exception.type", "exception.message"})
+
+UNKNOWN_SERVICE = "unknown_service"
+
+KIND_BY_NAME: Mapping[str, SpanKind] = MappingProxyType({
+    "server": SpanKind.SERVER, "client": SpanKind.CLIENT, "producer": SpanKind.PRODUCER,
+    "consumer": SpanKind.CONSUMER, "internal": SpanKind.INTERNAL,
+})
+
+#: OTLP's numeric kinds, index = wire value; 0 (UNSPECIFIED) reads as INTERNAL.
+KIND_BY_NUMBER: tuple[SpanKind, ...] = (
+    SpanKind.INTERNAL, SpanKind.INTERNAL, SpanKind.SERVER, SpanKind.CLIENT,
+    SpanKind.PRODUCER, SpanKind.CONSUMER,
+)
+
+STATUS_BY_NUMBER: tuple[StatusCode, ...] = (StatusCode.UNSET, StatusCode.OK, StatusCode.ERROR)
+
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+class DecodeError(ValueError):
+    """Input that is not a trace file critpath can read; the message starts with the source."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """The spans decoded from one input, the detected format, and how many spans were
+    skipped because an id was missing, all-zero, of the wrong length or not hex."""
+
+    spans: list[Span]
+    format: str
+    invalid_spans: int = 0
+
+
+def kind_from_number(number: int) -> SpanKind:
+    """OTLP's span kind number as a :class:`SpanKind`; unknown numbers read as INTERNAL."""
+    return KIND_BY_NUMBER[number] if 0 <= number < 6 else SpanKind.INTERNAL
+
+
+def status_from_number(number: int) -> StatusCode:
+    """OTLP's status code number; unknown numbers read as UNSET (the spec's default)."""
+    return STATUS_BY_NUMBER[number] if 0 <= number < 3 else StatusCode.UNSET
+
+
+def hex_id(text: object, width: int, *, pad: bool = False) -> str | None:
+    """``text`` as a lowercase hex id of ``width`` characters, or None if it is not one.
+
+    All-zero ids are invalid (OTLP). ``pad`` left-pads shorter ids with zeros, as Zipkin
+    and Jaeger do for 64-bit trace ids and ids printed without leading zeros.
+    """
+    if not isinstance(text, str):
+        return None
+    text = text.lower()
+    if len(text) != width:
+        if not pad or not 0 < len(text) < width:
+            return None
+        text = text.rjust(width, "0")
+    if not _HEX_DIGITS.issuperset(text) or text.count("0") == width:
+        return None
+    return text
+
+
+def parent_hex_id(text: object, *, pad: bool = False) -> str | None | bool:
+    """A parent span id: None when absent, empty or all-zero (a root); False when invalid."""
+    if text is None or text == "" or (isinstance(text, str) and text.strip("0") == ""):
+        return None
+    return hex_id(text, 16, pad=pad) or False
+
+
+def bytes_text(value: bytes) -> str:
+    """Byte attribute values become base64 text, as OTLP/JSON writes them, so a value reads
+    the same whichever format carried it."""
+    return base64.b64encode(value).decode("ascii")
+
+
+def freeze(attributes: dict[str, AttrValue]) -> Mapping[str, AttrValue]:
+    """A read-only view of decoded attributes (the shared empty mapping when there are none)."""
+    return MappingProxyType(attributes) if attributes else EMPTY_ATTRS
+
+
+def exception_event(name: str, time_ns: int, attributes: dict[str, AttrValue],
+                    keep_all: bool) -> Event | None:
+    """The :class:`Event` to keep for a decoded event, or None to drop it.
+
+    In analysis mode (``keep_all`` false) only exception events survive, with their
+    ``exception.type`` and ``exception.message``; with ``keep_all`` every event does.
+    """
+    if keep_all:
+        return Event(name, time_ns, freeze(attributes))
+    if name != "exception":
+        return None
+    kept = {k: v for k, v in attributes.items() if k in EXCEPTION_ATTRIBUTES}
+    return Event(name, time_ns, freeze(kept))
+
+
+class _UnfrozenSpan:
+    """Builds a :class:`Span` about six times faster than ``Span(...)``.
+
+    A frozen dataclass's ``__init__`` must set each field through ``object.__setattr__``,
+    a call per field that costs more than the protobuf parse of the whole span. This class
+    has exactly ``Span``'s slot layout, so its ``__init__`` stores fields with plain
+    attribute stores and then re-labels the object as a ``Span`` (``__class__`` assignment
+    is allowed between types with identical slots). The result *is* a ``Span``: same
+    type, equality, repr and immutability; tests check that.
+    """
+
+    __slots__ = Span.__slots__
+
+    def __init__(self, trace_id: str, span_id: str, parent_id: str | None, service: str,
+                 name: str, kind: SpanKind, start_ns: int, end_ns: int, status: StatusCode,
+                 attributes: Mapping[str, AttrValue], links: tuple, events: tuple,
+                 follows_from: bool) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_id = parent_id
+        self.service = service
+        self.name = name
+        self.kind = kind
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.status = status
+        self.attributes = attributes
+        self.links = links
+        self.events = events
+        self.follows_from = follows_from
+        self.__class__ = Span  # type: ignore[assignment]
+
+
+#: ``make_span(trace_id, span_id, parent_id, service, name, kind, start_ns, end_ns,
+#: status, attributes, links, events, follows_from) -> Span``, all arguments positional.
+make_span = _UnfrozenSpan

@@ -1,0 +1,197 @@
+"""Jaeger JSON (the Jaeger UI's download and the query service's ``/api/traces``) → spans.
+
+Shape: ``{"data": [{"traceID", "spans": [...], "processes": {"p1": {"serviceName",
+"tags"}}}], ...}``; times in microseconds; parentage in ``references`` (CHILD_OF or
+FOLLOWS_FROM), or in the older ``parentSpanID``. OpenTelemetry concepts travel as tags:
+``span.kind``, ``otel.status_code``, ``error``; exception events as logs whose ``event``
+field is ``exception``.
+"""
+
+from __future__ import annotations
+
+from analyzer.decode._common import (
+    EMPTY_ATTRS,
+    KIND_BY_NAME,
+    UNKNOWN_SERVICE,
+    DecodeError,
+    Decoded,
+    exception_event,
+    freeze,
+    hex_id,
+    make_span,
+    parent_hex_id,
+)
+from analyzer.model import AttrValue, Link, SpanKind, StatusCode
+
+FORMAT = "jaeger-json"
+
+# Tags that become span fields rather than attributes.
+_CONSUMED_TAGS = frozenset({"span.kind", "otel.status_code", "error"})
+
+
+class _Shape(Exception):
+    """Internal: a JSON value of the wrong type at a known place."""
+
+
+def _tag_value(tag: dict) -> AttrValue | None:
+    value = tag.get("value")
+    kind = str(tag.get("type", "string")).lower()
+    if kind == "bool":
+        return value if isinstance(value, bool) else str(value).lower() == "true"
+    if kind == "int64":
+        return int(value)
+    if kind == "float64":
+        return float(value)
+    if value is None:
+        return None
+    return value if isinstance(value, (str, int, float, bool)) else str(value)
+
+
+def _tags(items, keep: frozenset[str] | None, what: str) -> dict[str, AttrValue]:
+    if items is None:
+        return {}
+    if not isinstance(items, list):
+        raise _Shape(f'"{what}" must be an array, got {type(items).__name__}')
+    out: dict[str, AttrValue] = {}
+    for tag in items:
+        if not isinstance(tag, dict):
+            raise _Shape(f'each of "{what}" must be an object, got {type(tag).__name__}')
+        key = tag.get("key")
+        if isinstance(key, str) and (keep is None or key in keep):
+            value = _tag_value(tag)
+            if value is not None:
+                out[key] = value
+    return out
+
+
+def _status(tags: dict[str, AttrValue]) -> StatusCode:
+    code = tags.get("otel.status_code")
+    if isinstance(code, str) and code.upper() in ("ERROR", "OK"):
+        return StatusCode.ERROR if code.upper() == "ERROR" else StatusCode.OK
+    error = tags.get("error")
+    if error is True or (isinstance(error, str) and error.lower() == "true"):
+        return StatusCode.ERROR
+    return StatusCode.UNSET
+
+
+def _events(logs, keep: frozenset[str] | None) -> tuple:
+    """Logs that record exceptions (or every log when keeping all attributes).
+
+    OpenTelemetry's Jaeger translation writes an event as a log whose ``event`` field is
+    the event name; OpenTracing wrote errors as ``event: error`` with ``error.kind``,
+    which is read as an exception of that type.
+    """
+    if not logs:
+        return ()
+    if not isinstance(logs, list):
+        raise _Shape(f'"logs" must be an array, got {type(logs).__name__}')
+    out = []
+    for log in logs:
+        if not isinstance(log, dict):
+            raise _Shape(f'each log must be an object, got {type(log).__name__}')
+        fields = _tags(log.get("fields"), None, "fields")
+        name = str(fields.pop("event", "log"))
+        if name == "error" and "error.kind" in fields:
+            name = "exception"
+            fields.setdefault("exception.type", fields["error.kind"])
+            if "message" in fields:
+                fields.setdefault("exception.message", fields["message"])
+        event = exception_event(name, int(log.get("timestamp", 0)) * 1000, fields, keep is None)
+        if event is not None:
+            out.append(event)
+    return tuple(out)
+
+
+def _span(raw: dict, services: dict[str, str], keep: frozenset[str] | None):
+    trace_id = hex_id(raw.get("traceID"), 32, pad=True)
+    span_id = hex_id(raw.get("spanID"), 16, pad=True)
+    if trace_id is None or span_id is None:
+        return None
+    references = raw.get("references") or []
+    if not isinstance(references, list):
+        raise _Shape(f'"references" must be an array, got {type(references).__name__}')
+    parent_id: str | None | bool = None
+    follows_from = False
+    links = []
+    # The parent is the first CHILD_OF reference, else the first FOLLOWS_FROM one (as the
+    # Jaeger UI does); the other references are links.
+    ordered = sorted(references, key=lambda ref: ref.get("refType") != "CHILD_OF")
+    for ref in ordered:
+        if not isinstance(ref, dict):
+            raise _Shape(f"each reference must be an object, got {type(ref).__name__}")
+        ref_trace = hex_id(ref.get("traceID"), 32, pad=True)
+        ref_span = hex_id(ref.get("spanID"), 16, pad=True)
+        if ref_trace is None or ref_span is None:
+            continue
+        if parent_id is None and ref_trace == trace_id:
+            parent_id = ref_span
+            follows_from = ref.get("refType") == "FOLLOWS_FROM"
+        else:
+            links.append(Link(ref_trace, ref_span))
+    if parent_id is None and not references:
+        parent_id = parent_hex_id(raw.get("parentSpanID"), pad=True)
+        if parent_id is False:
+            return None
+    tags = _tags(raw.get("tags"), None, "tags")
+    kind = KIND_BY_NAME.get(str(tags.get("span.kind", "")).lower(), SpanKind.INTERNAL)
+    status = _status(tags)
+    kept = {k: v for k, v in tags.items()
+            if k not in _CONSUMED_TAGS and (keep is None or k in keep)}
+    process = raw.get("process")
+    if isinstance(process, dict):
+        service = process.get("serviceName") or UNKNOWN_SERVICE
+    else:
+        service = services.get(raw.get("processID"), UNKNOWN_SERVICE)
+    start = int(raw.get("startTime", 0)) * 1000
+    end = start + int(raw.get("duration", 0)) * 1000
+    return make_span(trace_id, span_id, parent_id, str(service), str(raw.get("operationName", "")),
+                     kind, start, end, status, freeze(kept) if kept else EMPTY_ATTRS,
+                     tuple(links), _events(raw.get("logs"), keep), follows_from)
+
+
+def _services(processes) -> dict[str, str]:
+    if processes is None:
+        return {}
+    if not isinstance(processes, dict):
+        raise _Shape(f'"processes" must be an object, got {type(processes).__name__}')
+    return {pid: str(p.get("serviceName") or UNKNOWN_SERVICE)
+            for pid, p in processes.items() if isinstance(p, dict)}
+
+
+def is_jaeger(document) -> bool:
+    """True for ``{"data": [traces]}`` and for a single trace object with ``spans``."""
+    if not isinstance(document, dict):
+        return False
+    return isinstance(document.get("data"), list) or (
+        isinstance(document.get("spans"), list) and "processes" in document)
+
+
+def decode_jaeger(document: dict, source: str, keep: frozenset[str] | None) -> Decoded:
+    """Decode a parsed Jaeger JSON document (``warnings`` and ``errors`` are ignored)."""
+    traces = document["data"] if isinstance(document.get("data"), list) else [document]
+    spans: list = []
+    invalid = 0
+    for t, trace in enumerate(traces):
+        place = f"data[{t}]"
+        try:
+            if not isinstance(trace, dict):
+                raise _Shape(f"a trace must be an object, got {type(trace).__name__}")
+            services = _services(trace.get("processes"))
+            raw_spans = trace.get("spans") or []
+            if not isinstance(raw_spans, list):
+                raise _Shape(f'"spans" must be an array, got {type(raw_spans).__name__}')
+        except _Shape as exc:
+            raise DecodeError(f"{source}: not a valid Jaeger JSON trace: {place}: {exc}") from None
+        for n, raw in enumerate(raw_spans):
+            try:
+                if not isinstance(raw, dict):
+                    raise _Shape(f"a span must be an object, got {type(raw).__name__}")
+                span = _span(raw, services, keep)
+            except (_Shape, TypeError, ValueError, AttributeError) as exc:
+                raise DecodeError(f"{source}: not a valid Jaeger JSON trace: {place}.spans[{n}]: "
+                                  f"{exc}") from None
+            if span is None:
+                invalid += 1
+            else:
+                spans.append(span)
+    return Decoded(spans, FORMAT, invalid)
