@@ -24,6 +24,15 @@ _EXPORTS = {
     "critical_path": "analyzer.critical_path",
     "critical_paths": "analyzer.critical_path",
     "critical_path_depth": "analyzer.critical_path",
+    "LatencySketch": "analyzer.stats",
+    "GraphAggregate": "analyzer.graph",
+    "Aggregate": "analyzer.aggregate",
+    "TraceContext": "analyzer.aggregate",
+    "trace_context": "analyzer.aggregate",
+    "analyze_spans": "analyzer.report",
+    "build_report": "analyzer.report",
+    "trace_document": "analyzer.report",
+    "paths_document": "analyzer.report",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -21,6 +21,7 @@ from analyzer.critical_path import summarize_path
 from analyzer.graph import GraphAggregate
 from analyzer.model import Endpoint, Segment, Span, Trace
 from analyzer.profile import EndpointAggregate
+from analyzer.rules import CallAggregate
 
 SNAPSHOT_VERSION = 1
 """Bumped whenever ``Aggregate.to_dict``'s layout changes incompatibly."""
@@ -71,12 +72,13 @@ def trace_context(trace: Trace) -> TraceContext | None:
 class Aggregate:
     """Everything the report is built from, folded one trace at a time.
 
-    ``graph`` is the service graph, ``endpoints`` the endpoint profiles; ``traces``
+    ``graph`` is the service graph, ``endpoints`` the endpoint profiles, ``calls`` the
+    rules' call statistics (:func:`analyzer.rules.evaluate` judges them); ``traces``
     and ``spans`` count what was folded (``skipped`` counts traces without any span
     to root them, which a well-formed input never has).
     """
 
-    __slots__ = ("config", "traces", "spans", "skipped", "graph", "endpoints")
+    __slots__ = ("config", "traces", "spans", "skipped", "graph", "endpoints", "calls")
 
     def __init__(self, config: AnalysisConfig | None = None) -> None:
         self.config = config or AnalysisConfig()
@@ -85,6 +87,7 @@ class Aggregate:
         self.skipped = 0
         self.graph = GraphAggregate(timeout_keys=self.config.timeout_keys)
         self.endpoints = EndpointAggregate()
+        self.calls = CallAggregate(self.config.timeout_keys)
 
     def add_trace(self, trace: Trace) -> TraceContext | None:
         """Fold one assembled trace in; returns its context (for exemplars), if it has a root."""
@@ -101,6 +104,7 @@ class Aggregate:
         self.spans += len(ctx.trace.spans)
         self.graph.add(ctx.trace)
         self.endpoints.add(ctx)
+        self.calls.add(ctx)
 
     def add_traces(self, traces: Iterable[Trace]) -> None:
         for trace in traces:
@@ -113,6 +117,7 @@ class Aggregate:
         self.skipped += other.skipped
         self.graph.merge(other.graph)
         self.endpoints.merge(other.endpoints)
+        self.calls.merge(other.calls)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready snapshot (for the collector's store); the config is not included."""
@@ -121,6 +126,7 @@ class Aggregate:
             "traces": self.traces, "spans": self.spans, "skipped": self.skipped,
             "graph": self.graph.to_dict(),
             "endpoints": self.endpoints.to_dict(),
+            "calls": self.calls.to_dict(),
         }
 
     @classmethod
@@ -141,4 +147,5 @@ class Aggregate:
             data["graph"], timeout_keys=aggregate.config.timeout_keys
         )
         aggregate.endpoints = EndpointAggregate.from_dict(data["endpoints"])
+        aggregate.calls = CallAggregate.from_dict(data["calls"])
         return aggregate

@@ -31,7 +31,6 @@ so that the count of those keys stays bounded too.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from analyzer.config import DEFAULT_TIMEOUT_KEYS
 from analyzer.model import Span, SpanKind, Trace
+from analyzer.rules.timeouts import declared_timeout
 from analyzer.stats import LatencySketch
 
 if TYPE_CHECKING:  # networkx is only needed by scripts that ask for it, see to_networkx
@@ -62,11 +62,6 @@ PEER_NAME_KEYS = ("peer.service", "server.address", "db.system.name", "db.system
 """Attributes naming a virtual peer, most specific first (span attributes)."""
 
 DEFAULT_MAX_EDGES = 10_000
-
-_GRPC_TIMEOUT = re.compile(r"^\s*(\d{1,8})\s*([HMSmun])\s*$")
-_GRPC_UNIT_NS = {"H": 3_600_000_000_000, "M": 60_000_000_000, "S": 1_000_000_000,
-                 "m": 1_000_000, "u": 1_000, "n": 1}
-
 
 @dataclass(frozen=True, slots=True, order=True)
 class EdgeKey:
@@ -129,39 +124,15 @@ class EdgeStats:
 def declared_timeout_ns(span: Span, keys: Iterable[str] = DEFAULT_TIMEOUT_KEYS) -> int | None:
     """The timeout ``span`` declares through the first of ``keys`` it carries, in ns.
 
-    Values are milliseconds (``"2000"``, ``2000``, or a header array ``("2000",)``),
-    except gRPC's own ``grpc-timeout`` format (``"150m"``: digits and a unit among
-    H M S m u n). Unparseable or non-positive values declare nothing.
+    Parsing is the rules' (:func:`analyzer.rules.timeouts.parse_timeout_ms`: header
+    arrays, bare milliseconds, gRPC's ``"150m"``…), so the report's ``timeout_ms`` and
+    the timeout findings always read a span the same way. A timeout of 0 declares
+    nothing measurable and is left out.
     """
-    attributes = span.attributes
-    for key in keys:
-        value = attributes.get(key)
-        if isinstance(value, tuple):
-            value = value[0] if value else None
-        if value is None or isinstance(value, bool):
-            continue
-        ns = _parse_timeout_ns(value)
-        if ns is not None:
-            return ns
-    return None
-
-
-def _parse_timeout_ns(value: object) -> int | None:
-    if isinstance(value, int | float):
-        ns = round(value * 1_000_000)
-        return ns if ns > 0 else None
-    if not isinstance(value, str):
+    _, ms = declared_timeout(span.attributes, keys)
+    if ms is None or ms <= 0:
         return None
-    match = _GRPC_TIMEOUT.match(value)
-    if match:
-        ns = int(match.group(1)) * _GRPC_UNIT_NS[match.group(2)]
-        return ns if ns > 0 else None
-    try:
-        ms = float(value)
-    except ValueError:
-        return None
-    ns = round(ms * 1_000_000) if ms == ms and ms != float("inf") else 0
-    return ns if ns > 0 else None
+    return round(ms * 1_000_000)
 
 
 def virtual_peer(span: Span) -> tuple[str, str, str]:
@@ -184,6 +155,7 @@ class GraphAggregate:
     """Mergeable service graph: nodes with kinds, edges with counts and latency sketches.
 
     >>> from analyzer.model import Span, SpanKind, Trace
+from analyzer.rules.timeouts import declared_timeout
     >>> root = Span("t" * 32, "a" * 16, None, "web", "GET /", SpanKind.SERVER, 0, 10)
     >>> graph = GraphAggregate()
     >>> graph.add(Trace("t" * 32, {root.span_id: root}, {}, (root.span_id,)))

@@ -8,7 +8,7 @@ to the microsecond (3 decimals); shares are rounded to 6 decimals.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,12 +17,11 @@ from analyzer.assemble import assemble
 from analyzer.config import AnalysisConfig
 from analyzer.model import AttrValue, Endpoint, Span, Trace
 from analyzer.profile import EndpointProfile
+from analyzer.rules import evaluate
 
 REPORT_SCHEMA = "critpath.report/v1"
 TRACE_SCHEMA = "critpath.trace/v1"
 PATHS_SCHEMA = "critpath.paths/v1"
-
-SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
 def _ms(ns: int | None) -> float | None:
@@ -84,7 +83,7 @@ def build_report(
             endpoint_document(endpoint, profile)
             for endpoint, profile in sorted(aggregate.endpoints.items(), key=_worst_first)
         ],
-        "findings": [],
+        "findings": [finding.to_dict() for finding in evaluate(aggregate.calls, config)],
     }
 
 
@@ -213,8 +212,3 @@ def paths_document(traces: Iterable[Trace | TraceContext]) -> dict[str, Any]:
         if ctx is not None:
             entries.append(path_entry(ctx))
     return {"schema": PATHS_SCHEMA, "traces": entries}
-
-
-def severity_rank(finding: Mapping[str, Any]) -> int:
-    """Sort key part: critical 0, warning 1, info 2, anything else last."""
-    return SEVERITY_ORDER.get(str(finding.get("severity")), len(SEVERITY_ORDER))

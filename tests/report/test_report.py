@@ -173,3 +173,17 @@ def test_paths_document():
         "duration_ms": 50.0, "depth": 1,
         "segments": [{"span_id": "r", "service": "web", "name": "GET /", "start_ns": 0,
                       "end_ns": 50 * MS}]}
+
+
+def test_findings_come_from_the_rules_worst_first():
+    report = report_of(*[busy_trace(f"t{i}") for i in range(6)])
+    assert [(f["rule"], f["severity"], f["client"], f["server"], f["endpoint"])
+            for f in report["findings"]] == [
+        ("missing-timeout", "critical", "web", "auth", "web GET /"),
+        ("missing-timeout", "critical", "web", "api", "web GET /")]
+    assert report["findings"][0]["evidence"]["calls"] == 6
+
+
+def test_findings_wait_for_enough_observations():
+    report = report_of(*[busy_trace(f"t{i}") for i in range(4)])  # default minimum: 5
+    assert report["findings"] == []
