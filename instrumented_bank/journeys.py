@@ -33,11 +33,19 @@ class Outcome:
     journey: str
     status: int
     body: Any
+    trace_id: str | None = None
+    """The trace the request started, from the bank's ``traceresponse`` header."""
 
     @property
     def ok(self) -> bool:
         """The bank answered (a business refusal such as a decline still counts as ok)."""
         return self.status < 500
+
+
+def _trace_id(traceresponse: str | None) -> str | None:
+    """The trace id in a ``traceresponse`` header (``00-<trace id>-<span id>-<flags>``)."""
+    parts = (traceresponse or "").split("-")
+    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
 
 
 class BankApp:
@@ -66,7 +74,7 @@ class BankApp:
             payload = response.json()
         except ValueError:
             payload = response.text
-        return Outcome(journey, response.status_code, payload)
+        return Outcome(journey, response.status_code, payload, _trace_id(response.headers.get("traceresponse")))
 
     def card_payment(self, card_id: str, amount: int, merchant_id: str) -> Outcome:
         """The card network asks card-processing to authorise a payment (amount in pence)."""

@@ -36,7 +36,7 @@ _TIMEOUTS_MS: dict[tuple[str, str], int] = {
     ("transactions", "feed"): 500,
     ("support", "accounts"): 500,
     ("support", "profile"): 500,
-    ("push", "apns"): 2000,
+    ("push", "apns"): 800,
 }
 
 #: The calls whose timeouts differ between scenarios: (as-is, fixed).

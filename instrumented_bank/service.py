@@ -20,6 +20,7 @@ from functools import partial
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -69,6 +70,8 @@ def create_app(name: str, settings: BankSettings, *, exporter: SpanExporter | No
         finally:
             if worker:
                 worker.stop()
+            for close in service.on_shutdown:
+                close()
             client.close()
             provider.shutdown()
 
@@ -90,6 +93,7 @@ def create_app(name: str, settings: BankSettings, *, exporter: SpanExporter | No
         return JSONResponse({"error": "deadline_exceeded", "detail": str(exc)}, status_code=504)
 
     app.add_middleware(DeadlineMiddleware)
+    app.add_middleware(TraceResponseMiddleware)
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=provider,
@@ -98,6 +102,28 @@ def create_app(name: str, settings: BankSettings, *, exporter: SpanExporter | No
         exclude_spans=["receive", "send"],
     )
     return app
+
+
+class TraceResponseMiddleware:
+    """Adds the W3C ``traceresponse`` header, so a caller outside the bank (the app, the
+    card network, a test) learns which trace its request started."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        context = trace.get_current_span().get_span_context()
+
+        async def send_with_header(message) -> None:
+            if message["type"] == "http.response.start" and context.is_valid:
+                value = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+                message = {**message, "headers": [*message.get("headers", []), (b"traceresponse", value.encode())]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
 
 
 def watch_parent(parent_pid: int, interval_s: float = 1.0) -> None:
@@ -136,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("name", choices=SERVICE_NAMES, help="which service")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {args.name} %(levelname)s %(message)s")
+    # Emit the stable HTTP semantic conventions (http.request.method, url.full, …) rather
+    # than the instrumentations' legacy default, unless the operator chose otherwise.
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
     try:
         settings = BankSettings.from_env()
     except ValueError as exc:

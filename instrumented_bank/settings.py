@@ -52,13 +52,16 @@ class Faults:
     """Share of merchant lookups that fail; the feed still renders, without logos."""
     apns_failure_rate: float = 0.05
     """Share of push deliveries that APNs rejects; card authorisation still succeeds."""
-    apns_latency_ms: int = 60
-    side_effect_failure_rate: float = 0.02
+    apns_latency_ms: int = 35
+    side_effect_failure_rate: float = 0.03
     """Share of enrichment and feed-generation writes that fail (tolerated by their caller)."""
-    enrichment_latency_ms: int = 40
-    feed_generation_latency_ms: int = 20
+    enrichment_latency_ms: int = 30
+    feed_generation_latency_ms: int = 30
     work_ms: int = 2
-    """Small per-request work every service does, so its own spans are not empty."""
+    """Small per-request work every service does, so its own spans are not empty.
+
+    The three side-effect latencies are similar on purpose: each varies by ±50 %, so
+    each of the parallel side effects is sometimes the slowest, on the critical path."""
 
     def __post_init__(self) -> None:
         for item in fields(self):

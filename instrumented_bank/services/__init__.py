@@ -70,6 +70,13 @@ class ServiceContext:
         if delay > 0:
             time.sleep(delay / 1000.0)
 
+    def jittered(self, ms: int) -> None:
+        """Spend between half and one and a half times ``ms``: real latency varies."""
+        if ms > 0:
+            with self._rng_lock:
+                factor = self.rng.uniform(0.5, 1.5)
+            self.work(round(ms * factor))
+
     def fail_sometimes(self, rate: float, what: str) -> None:
         """Raise :class:`InjectedFault` with probability ``rate``."""
         if self.chance(rate):
@@ -86,6 +93,8 @@ class Service:
 
     router: APIRouter
     consumers: Mapping[str, Callable[[Any], None]] = field(default_factory=dict)
+    on_shutdown: list[Callable[[], None]] = field(default_factory=list)
+    """Called when the application stops (thread pools, connections)."""
 
 
 def module_of(name: str) -> ModuleType:

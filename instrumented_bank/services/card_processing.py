@@ -2,15 +2,18 @@
 
 The approve/decline decision needs the card, the balance and a transaction record. What
 follows a decision (enrichment, the feed entry, the push notification) is not needed for
-the answer: ``as-is`` still calls those services synchronously, last, tolerating their
-failures (the planted ``deferrable-work``); ``fixed`` queues them instead.
+the answer: ``as-is`` still calls those services synchronously, side by side, as the very
+last thing it does, and tolerates their failures (the planted ``deferrable-work``: the
+answer waits for the slowest of them); ``fixed`` queues them instead.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter
 from opentelemetry import trace
@@ -41,6 +44,7 @@ def build(ctx: ServiceContext) -> Service:
     db = ctx.database(SCHEMA)
     router = APIRouter()
     deferred = policy.defers_side_effects(ctx.settings.scenario)
+    fan_out = ThreadPoolExecutor(max_workers=12, thread_name_prefix="side-effects")
 
     def record(auth: Authorisation, approved: bool, reason: str | None, transaction_id: str | None) -> dict:
         authorisation_id = f"auth-{uuid.uuid4().hex[:12]}"
@@ -87,16 +91,25 @@ def build(ctx: ServiceContext) -> Service:
             {"account_id": account_id, "amount": -auth.amount, "kind": "card",
              "merchant_id": auth.merchant_id, "description": f"Card payment at {auth.merchant_id}"},
         )
-        for callee, path, destination, body in side_effects(account_id, transaction, auth):
-            if deferred:
+        # The decision is recorded first: nothing after the side effects depends on them.
+        answer = record(auth, True, None, transaction["id"])
+        effects = side_effects(account_id, transaction, auth)
+        if deferred:
+            for _, _, destination, body in effects:
                 ctx.publish(destination, body)
-                continue
+            return answer
+        # Each call runs in a copy of this request's context: same trace parent, same deadline.
+        pending = [
+            (callee, fan_out.submit(contextvars.copy_context().run, ctx.client.post, callee, path, body))
+            for callee, path, _, body in effects
+        ]
+        for callee, future in pending:
             try:
-                ctx.client.post(callee, path, body)
+                future.result()
             except DependencyError as exc:
                 # The payment is authorised either way; the customer just misses a detail.
                 log.info("tolerated failure of %s: %s", callee, exc)
                 trace.get_current_span().add_event("tolerated dependency failure", {"peer.service": callee})
-        return record(auth, True, None, transaction["id"])
+        return answer
 
-    return Service(router)
+    return Service(router, on_shutdown=[fan_out.shutdown])

@@ -31,7 +31,7 @@ def build(ctx: ServiceContext) -> Service:
     router = APIRouter()
 
     def generate(event: FeedEvent) -> dict:
-        ctx.work(ctx.faults.feed_generation_latency_ms)
+        ctx.jittered(ctx.faults.feed_generation_latency_ms)
         ctx.fail_sometimes(ctx.faults.side_effect_failure_rate, "feed generation backlog full")
         ctx.client.post(
             "feed",

@@ -49,7 +49,7 @@ def build(ctx: ServiceContext) -> Service:
         }
         with ctx.tracer.start_as_current_span("POST", kind=SpanKind.CLIENT, attributes=attributes) as span:
             declare_timeout(span, ctx.client.timeout_ms("apns"))
-            ctx.work(ctx.faults.apns_latency_ms)
+            ctx.jittered(ctx.faults.apns_latency_ms)
             if ctx.chance(ctx.faults.apns_failure_rate):
                 span.set_attribute("http.response.status_code", 503)
                 span.set_attribute("error.type", "503")

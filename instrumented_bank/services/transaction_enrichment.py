@@ -31,7 +31,7 @@ def build(ctx: ServiceContext) -> Service:
     router = APIRouter()
 
     def enrich(request: EnrichmentRequest) -> dict:
-        ctx.work(ctx.faults.enrichment_latency_ms)
+        ctx.jittered(ctx.faults.enrichment_latency_ms)
         ctx.fail_sometimes(ctx.faults.side_effect_failure_rate, "enrichment backlog full")
         merchant = ctx.client.get("merchant", f"/merchants/{request.merchant_id}")
         with db.connect() as connection:

@@ -1,0 +1,110 @@
+"""Starting a real bank for a test module, and reading its traces."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from instrumented_bank.journeys import BankApp
+from instrumented_bank.runner import RunningBank, find_taken_port, start_bank
+from instrumented_bank.settings import BankSettings, Faults
+from tests.bank.otlp_receiver import OtlpReceiver, ReceivedSpan, running_receiver
+
+#: Deterministic faults for the trace assertions: nothing slow, nothing failing, short work.
+QUIET_FAULTS = Faults(
+    merchant_slow_rate=0.0, merchant_failure_rate=0.0, apns_failure_rate=0.0,
+    side_effect_failure_rate=0.0, apns_latency_ms=5, enrichment_latency_ms=5,
+    feed_generation_latency_ms=5, work_ms=1,
+)
+TIMEOUT_ATTRIBUTE = "http.request.header.x-bank-timeout-ms"
+
+
+def free_base_port(host: str = "127.0.0.1") -> int:
+    """A base port whose 15 consecutive ports are free right now (chosen at random)."""
+    rng = random.Random()
+    for _ in range(50):
+        base = rng.randrange(20_000, 60_000)
+        if find_taken_port(BankSettings(base_port=base, host=host)) is None:
+            return base
+    raise RuntimeError("no run of 15 free ports found")
+
+
+@dataclass
+class TestBank:
+    bank: RunningBank
+    app: BankApp
+    receiver: OtlpReceiver
+
+    @property
+    def settings(self) -> BankSettings:
+        return self.bank.settings
+
+
+@contextmanager
+def running_bank(data_dir: Path, scenario: str, faults: Faults = QUIET_FAULTS) -> Iterator[TestBank]:
+    """A real bank (15 processes) exporting to an in-test OTLP receiver."""
+    with running_receiver() as receiver:
+        settings = BankSettings(scenario=scenario, base_port=free_base_port(), data_dir=data_dir,
+                                faults=faults, queue_poll_ms=20)
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+        with start_bank(settings, env=env) as bank, \
+                BankApp(bank.gateway_url, bank.card_processing_url) as app:
+            yield TestBank(bank, app, receiver)
+
+
+# --- reading traces -------------------------------------------------------------------
+
+def by_id(spans: list[ReceivedSpan]) -> dict[str, ReceivedSpan]:
+    return {s.span_id: s for s in spans}
+
+
+def hops(spans: list[ReceivedSpan]) -> set[tuple[str, str, str]]:
+    """(client service, server service, server span name) of every request/response call."""
+    index = by_id(spans)
+    found = set()
+    for span in spans:
+        parent = index.get(span.parent_id or "")
+        if span.kind == "server" and parent is not None and parent.kind == "client":
+            found.add((parent.service, span.service, span.name))
+    return found
+
+
+def client_spans(spans: list[ReceivedSpan], client: str, server: str) -> list[ReceivedSpan]:
+    """CLIENT spans of ``client`` that call ``server`` (by ``peer.service``)."""
+    return [s for s in spans if s.kind == "client" and s.service == client and s.attr("peer.service") == server]
+
+
+def db_services(spans: list[ReceivedSpan]) -> set[str]:
+    """Services that made SQLite calls in these spans."""
+    return {s.service for s in spans if s.kind == "client" and s.attr("db.system") == "sqlite"}
+
+
+def assert_one_tree(spans: list[ReceivedSpan], root_service: str, root_name: str) -> ReceivedSpan:
+    """One root (the edge SERVER span), every parent present, and every non-root SERVER
+    span a child of a CLIENT span in another process that names it as its peer."""
+    index = by_id(spans)
+    roots = [s for s in spans if s.parent_id is None]
+    assert len(roots) == 1, [(r.service, r.name) for r in roots]
+    root = roots[0]
+    assert (root.service, root.kind, root.name) == (root_service, "server", root_name)
+    assert len({s.trace_id for s in spans}) == 1
+    for span in spans:
+        if span is root:
+            continue
+        assert span.parent_id in index, f"{span.service} {span.name}: parent missing"
+        parent = index[span.parent_id]
+        assert parent.start_ns <= span.start_ns, f"{span.name} starts before its parent"
+        if span.kind == "server":
+            assert parent.kind == "client" and parent.service != span.service, (span.name, parent.name)
+            assert parent.attr("peer.service") == span.service
+    return root
+
+
+def has_hops(*expected: tuple[str, str, str]):
+    """A ``done`` predicate for :meth:`OtlpReceiver.wait_for`: all these hops arrived."""
+    return lambda spans: set(expected) <= hops(spans)
+
+
