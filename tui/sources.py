@@ -196,11 +196,11 @@ class FileSource:
         }
 
     def trace(self, trace_id: str) -> dict[str, Any] | None:
-        """The trace's ``critpath.trace/v1`` document, built on first request."""
+        """The trace's ``critpath.trace/v1`` document (its critical path was computed on load)."""
         from analyzer.report import trace_document
 
-        trace = self._load().traces.get(trace_id)
-        return None if trace is None else trace_document(trace)
+        ctx = self._load().traces.get(trace_id)
+        return None if ctx is None else trace_document(ctx)
 
     def close(self) -> None:
         """Drop the analysed traces."""
@@ -216,7 +216,6 @@ class FileSource:
     def _analyse(self) -> _Loaded:
         from analyzer.aggregate import Aggregate
         from analyzer.assemble import assemble
-        from analyzer.critical_path import critical_path, critical_path_depth
         from analyzer.decode import DecodeError, decode
         from analyzer.report import build_report
 
@@ -231,36 +230,32 @@ class FileSource:
                 spans.extend(decode(data, source=str(path), keep_attributes=None).spans)
             except DecodeError as exc:
                 raise SourceError(str(exc)) from exc
-        traces = [t for t in assemble(spans) if t.root is not None]
-        if not traces:
-            raise SourceError(f"{self.description}: no traces found")
         aggregate = Aggregate(self.config)
+        contexts = [ctx for trace in assemble(spans) if (ctx := aggregate.add_trace(trace)) is not None]
+        if not contexts:
+            raise SourceError(f"{self.description}: no traces found")
         by_endpoint: dict[tuple[str, str], list[dict[str, Any]]] = {}
         depths: dict[tuple[str, str], dict[int, int]] = {}
-        for trace in traces:
-            aggregate.add_trace(trace)
-            root = trace.root
-            key = (root.service, root.name)
-            depth = critical_path_depth(trace, critical_path(trace))
+        for ctx in contexts:
+            key = (ctx.endpoint.service, ctx.endpoint.name)
             counts = depths.setdefault(key, {})
-            counts[depth] = counts.get(depth, 0) + 1
+            counts[ctx.depth] = counts.get(ctx.depth, 0) + 1
             by_endpoint.setdefault(key, []).append(
                 {
-                    "trace_id": trace.trace_id,
-                    "duration_ms": root.duration_ns / 1e6,
-                    "error": any(span.is_error for span in trace.spans.values()),
-                    "start_ns": root.start_ns,
+                    "trace_id": ctx.trace.trace_id,
+                    "duration_ms": ctx.duration_ns / 1e6,
+                    "error": ctx.error,
+                    "start_ns": ctx.root.start_ns,
                 }
             )
         now = self._clock() if self._clock else datetime.now(UTC).timestamp()
-        generated_at = datetime.fromtimestamp(now, UTC).isoformat()
-        report = build_report(aggregate, self.config, generated_at)
-        first = min(t.root.start_ns for t in traces)
-        last = max(t.root.end_ns for t in traces)
+        report = build_report(aggregate, self.config, datetime.fromtimestamp(now, UTC))
+        first = min(ctx.root.start_ns for ctx in contexts)
+        last = max(ctx.root.end_ns for ctx in contexts)
         return _Loaded(
             report=report,
             seconds=(last - first) / 1e9 if last > first else None,
-            traces={t.trace_id: t for t in traces},
+            traces={ctx.trace.trace_id: ctx for ctx in contexts},
             by_endpoint={
                 key: tuple(sorted(items, key=lambda e: -e["duration_ms"])[:EXEMPLAR_LIMIT])
                 for key, items in by_endpoint.items()

@@ -70,14 +70,12 @@ def make_source(args: argparse.Namespace):
 
 
 def _analysis_config():
-    """The ``[rules]`` table of the config file as the analyzer's settings, when it maps."""
+    """The analysis settings of the config file (``[rules]``, ``[gate]``); a bad file raises."""
     from analyzer.config import AnalysisConfig
 
     from critpath.config import load_config
 
-    rules = load_config().get("rules", {})
-    known = {name for name in AnalysisConfig.__dataclass_fields__}
-    return AnalysisConfig(**{key: value for key, value in rules.items() if key in known})
+    return AnalysisConfig.from_mapping(load_config())
 
 
 def run(args: argparse.Namespace) -> int:

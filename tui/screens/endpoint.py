@@ -65,7 +65,7 @@ class EndpointScreen(Screen):
         rate = "—" if row.rate is None else f"{row.rate:,.1f}/s"
         if overview is not None and overview.endpoint(self.key) is not None:
             title.update(
-                f"{row.key}   {row.traces:,} traces · {rate} · {row.errors:,} errors ({row.error_ratio:.0%}) · "
+                f"{row.key}   {row.traces:,} traces · {rate} · {row.errors:,} errors ({row.error_ratio:.1%}) · "
                 f"p50 {ms(row.p50_ms)} ms · p99 {ms(row.p99_ms)} ms · depth p50 {row.depth_p50:g} max {row.depth_max}"
             )
         self.query_one(ProfileBars).show(row.profile)
