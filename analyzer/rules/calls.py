@@ -169,12 +169,16 @@ def _is_request(span: Span, server: Span | None) -> bool:
 def server_of(trace: Trace, span: Span) -> tuple[str, Span | None]:
     """The server a client span calls (ARCHITECTURE.md §4) and its SERVER span, if any.
 
-    A SERVER child in another service names it; otherwise the virtual peer is named by
+    A SERVER child in another service names it (for kindless tracers, any child in
+    another service of an INTERNAL span); otherwise the virtual peer is named by
     ``peer.service``, ``server.address``, ``db.system`` / ``db.system.name`` or
     ``messaging.system``, else ``"virtual_node"``.
     """
     for child in trace.child_spans(span.span_id):
-        if child.kind is SpanKind.SERVER and child.service != span.service:
+        if child.service != span.service and (
+            child.kind is SpanKind.SERVER
+            or (child.kind is SpanKind.INTERNAL and span.kind is SpanKind.INTERNAL)
+        ):
             return child.service, child
     attrs = span.attributes
     for key in ("peer.service", "server.address", "db.system.name", "db.system", "messaging.system"):
@@ -272,8 +276,14 @@ def _inbound_ms(trace: Trace, entry: Span | None, keys: Sequence[str]) -> float 
 
 
 def observe_calls(ctx: TraceView, timeout_keys: Sequence[str] = DEFAULT_TIMEOUT_KEYS) -> list[CallObservation]:
-    """Every call (CLIENT span) under the endpoint root of ``ctx``, ordered by start time."""
+    """Every call under the endpoint root of ``ctx``, ordered by start time.
+
+    A call is a CLIENT span. In a trace whose spans all lack a kind (OpenTracing-era
+    tracers, e.g. DeathStarBench's Jaeger traces) a span with a child in another service
+    is taken as the caller's side of a call instead, as the service graph does.
+    """
     trace = ctx.trace
+    kindless = all(s.kind is SpanKind.INTERNAL for s in trace.spans.values())
     root_id = ctx.root.span_id
     endpoint = ctx.endpoint
     critical = ctx.critical_ids
@@ -281,9 +291,11 @@ def observe_calls(ctx: TraceView, timeout_keys: Sequence[str] = DEFAULT_TIMEOUT_
     observations: list[CallObservation] = []
     for span_id in _subtree(trace, root_id):
         span = trace.spans[span_id]
-        if span.kind is not SpanKind.CLIENT:
+        if span.kind is not SpanKind.CLIENT and not kindless:
             continue
         server, server_span = server_of(trace, span)
+        if span.kind is not SpanKind.CLIENT and server_span is None:
+            continue  # a kindless span that calls no other service
         operation = server_span.name if server_span is not None else span.name
         subtree = set(_subtree(trace, span_id))
         entry = _local_root(trace, span)

@@ -72,7 +72,8 @@ def missing_timeout(key: CallKey, stats: CallStats, config: AnalysisConfig) -> F
     latency = _latency_evidence(stats.latency)
     where = f" on the critical path of {key.endpoint}" if critical else f" (endpoint {key.endpoint})"
     message = (
-        f"{key.client} calls {key.server} ({key.operation}) with no timeout{where}: "
+        f"{key.client} calls {key.server} ({key.operation}) with no timeout (none declared, "
+        f"none seen firing){where}: "
         f"if {key.server} stalls, every request waits with it (longest call seen "
         f"{_fmt(latency['max_ms'])}); set a client timeout below the caller's own budget "
         f"and send it as a deadline header."

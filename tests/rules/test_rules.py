@@ -177,7 +177,8 @@ def test_call_without_timeout_on_the_critical_path_is_critical():
         "longest_stall_trace_id": slowest,
     }
     assert finding.message == (
-        "gateway calls accounts (GET /accounts/{id}) with no timeout on the critical path of "
+        "gateway calls accounts (GET /accounts/{id}) with no timeout (none declared, none seen "
+        "firing) on the critical path of "
         "gateway GET /accounts/{id}: if accounts stalls, every request waits with it "
         "(longest call seen 50 ms); set a client timeout below the caller's own budget and "
         "send it as a deadline header."
@@ -254,7 +255,8 @@ def test_call_hidden_behind_a_slower_sibling_is_only_a_warning():
     assert (finding.rule, finding.severity, finding.server) == ("missing-timeout", "warning", "accounts")
     assert finding.evidence["on_critical_path"] == 0
     assert finding.message.startswith(
-        "gateway calls accounts (GET /profile) with no timeout (endpoint gateway GET /dashboard):")
+        "gateway calls accounts (GET /profile) with no timeout (none declared, none seen firing) "
+        "(endpoint gateway GET /dashboard):")
 
 
 def test_database_driver_calls_are_not_asked_for_a_timeout():
