@@ -177,7 +177,8 @@ def decode_jaeger(document: dict, source: str, keep: frozenset[str] | None) -> D
             if not isinstance(trace, dict):
                 raise _Shape(f"a trace must be an object, got {type(trace).__name__}")
             services = _services(trace.get("processes"))
-            raw_spans = trace.get("spans") or []
+            raw_spans = trace.get("spans")
+            raw_spans = [] if raw_spans is None else raw_spans
             if not isinstance(raw_spans, list):
                 raise _Shape(f'"spans" must be an array, got {type(raw_spans).__name__}')
         except _Shape as exc:

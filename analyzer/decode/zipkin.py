@@ -129,8 +129,12 @@ def decode_zipkin(document: list, source: str, keep: frozenset[str] | None) -> D
     ``/api/v2/traces`` returns) is read too."""
     spans: list = []
     invalid = 0
-    flat = [s for item in document for s in item] if document and isinstance(document[0], list) \
-        else document
+    flat = document
+    if document and isinstance(document[0], list):
+        if not all(isinstance(item, list) for item in document):
+            raise DecodeError(f"{source}: not a valid Zipkin v2 trace list: every element must "
+                              "be an array of spans")
+        flat = [span for trace in document for span in trace]
     for n, raw in enumerate(flat):
         try:
             if not isinstance(raw, dict):
