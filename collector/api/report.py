@@ -1,0 +1,59 @@
+"""The report and its parts: ``/api/report``, ``/api/graph``, ``/api/endpoints``, ``/api/findings``.
+
+Handlers are plain functions (FastAPI runs them in its thread pool) because building a
+report merges aggregates: CPU work that must not hold up the event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+
+from collector.api.deps import State, Window
+
+router = APIRouter(prefix="/api", tags=["report"])
+
+
+@router.get("/report", summary="The critpath.report/v1 document over a window")
+def report(state: State, window: Window = "all") -> dict[str, Any]:
+    """Services, edges, endpoints and findings, exactly as ``critpath analyze --format json``."""
+    return state.report(window)
+
+
+@router.get("/graph", summary="The service graph (services and edges)")
+def graph(state: State, window: Window = "all") -> dict[str, Any]:
+    """``{"services": [...], "edges": [...]}`` as in the report."""
+    document = state.report(window)
+    return {"window": window, "generated_at": document["generated_at"],
+            "services": document["services"], "edges": document["edges"]}
+
+
+@router.get("/endpoints", summary="Endpoints with their critical-path profiles")
+def endpoints(state: State, window: Window = "all") -> dict[str, Any]:
+    """Every endpoint's traces, errors, latency and critical-path breakdown, worst first."""
+    document = state.report(window)
+    return {"window": window, "generated_at": document["generated_at"],
+            "endpoints": document["endpoints"]}
+
+
+@router.get("/endpoints/{service}/{name:path}",
+            summary="One endpoint's profile, its findings and its exemplar traces")
+def endpoint(service: str, name: str, state: State, window: Window = "all") -> dict[str, Any]:
+    """The endpoint's row of the report plus ``exemplars`` (ids to open with /api/traces)."""
+    document = state.report(window)
+    for row in document["endpoints"]:
+        if row["service"] == service and row["name"] == name:
+            findings = [f for f in document["findings"]
+                        if f.get("endpoint") in (f"{service} {name}", name)]
+            return {"window": window, "generated_at": document["generated_at"], **row,
+                    "findings": findings, "exemplars": state.exemplars(service, name)}
+    raise HTTPException(404, f"no endpoint {service!r} {name!r} in window {window}")
+
+
+@router.get("/findings", summary="Open findings, worst first")
+def findings(state: State, window: Window = "all") -> dict[str, Any]:
+    """What the rules found: missing timeouts, timeout inversions, deferrable work, depth."""
+    document = state.report(window)
+    return {"window": window, "generated_at": document["generated_at"],
+            "findings": document["findings"]}

@@ -1,0 +1,302 @@
+"""Receiver → assembler → consumers.
+
+Receivers hand decoded spans to :meth:`Pipeline.submit`. Spans wait in a per-trace
+buffer until their trace has been quiet for ``trace_wait_seconds``; a background thread
+then assembles each quiet trace once and hands the finished :class:`Trace` objects to
+the consumers (live state, store…). Analysis happens after the quiet wait, never per
+span, so a trace costs one critical-path computation however its spans arrive.
+
+Every buffer is bounded. When the buffers are full the sender is *throttled* (a
+retryable refusal: 429/``RESOURCE_EXHAUSTED``; it keeps its spans and tries again).
+Spans that cannot be kept are *rejected* (told back to the sender through OTLP's
+partial success) or *dropped* (retries of spans already held, late spans of traces
+already analyzed); all of them are counted by reason in :class:`IngestCounters`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from analyzer.assemble import assemble
+from analyzer.model import Span, Trace
+from collector.counters import IngestCounters
+from collector.settings import CollectorSettings
+
+log = logging.getLogger(__name__)
+
+
+class TraceConsumer(Protocol):
+    """Something fed with finished traces, with a lifecycle (OpenTelemetry Collector style)."""
+
+    def start(self) -> None: ...
+
+    def consume(self, traces: Sequence[Trace]) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
+class Throttled(Exception):
+    """The pipeline cannot take this request now; the sender should retry later.
+
+    ``unavailable`` distinguishes "not running" (503/``UNAVAILABLE``) from "full"
+    (429/``RESOURCE_EXHAUSTED``).
+    """
+
+    def __init__(self, reason: str, message: str, *, unavailable: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.unavailable = unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What became of a request's spans: ``rejected`` goes back as OTLP partial success."""
+
+    accepted: int
+    rejected: int
+    message: str = ""
+
+
+@dataclass(slots=True)
+class _Pending:
+    """The spans of one trace waiting for it to go quiet."""
+
+    first_seen: float
+    last_seen: float
+    spans: dict[str, Span] = field(default_factory=dict)
+    nbytes: float = 0.0
+
+
+class _RecentIds:
+    """A bounded memory of analyzed trace ids (FIFO), so late spans are not analyzed twice."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, trace_id: str) -> None:
+        self._ids[trace_id] = None
+        if len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, trace_id: str) -> bool:
+        return trace_id in self._ids
+
+
+class Pipeline:
+    """Buffers spans per trace and feeds quiet traces to the consumers.
+
+    ``submit`` may be called from any thread; consumers are only ever called from the
+    pipeline's own flush thread (or from ``shutdown``), one batch at a time.
+    """
+
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        consumers: Iterable[TraceConsumer],
+        counters: IngestCounters,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._consumers = list(consumers)
+        self._counters = counters
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pending: OrderedDict[str, _Pending] = OrderedDict()
+        self._pending_bytes = 0.0
+        self._done = _RecentIds(settings.late_trace_memory)
+        self._running = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        # Serializes flushing, so shutdown's final flush never races the thread's.
+        self._flush_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`shutdown`."""
+        return self._running
+
+    def start(self) -> None:
+        """Start the consumers, then the thread that flushes quiet traces."""
+        for consumer in self._consumers:
+            consumer.start()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="critpath-assembler", daemon=True)
+        self._thread.start()
+        self._running = True
+
+    def shutdown(self) -> None:
+        """Refuse new spans, analyze every buffered trace now, then stop the consumers.
+
+        Nothing acknowledged is lost on a graceful stop: buffered traces are analyzed
+        without waiting for them to go quiet.
+        """
+        with self._lock:
+            self._running = False
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.flush(everything=True)
+        for consumer in reversed(self._consumers):
+            consumer.shutdown()
+
+    # -- ingest ----------------------------------------------------------------------
+
+    @property
+    def live_traces(self) -> int:
+        """Traces currently buffered."""
+        return len(self._pending)
+
+    @property
+    def pending_bytes(self) -> int:
+        """Encoded size of the buffered spans (as received)."""
+        return int(self._pending_bytes)
+
+    def check_capacity(self) -> None:
+        """Raise :class:`Throttled` if a request arriving now would be refused.
+
+        Receivers call this before reading and decoding a body, so a full collector
+        costs senders a round trip, not the collector a parse.
+        """
+        if not self._running:
+            raise Throttled("not_running", "collector is not running", unavailable=True)
+        if self._pending_bytes >= self._settings.max_pending_bytes:
+            raise Throttled("pending_bytes", "collector buffers are full (pending bytes)")
+        if len(self._pending) >= self._settings.max_live_traces:
+            raise Throttled("live_traces", "collector buffers are full (live traces)")
+
+    def submit(self, spans: Sequence[Span], nbytes: int, invalid: int = 0) -> Admission:
+        """Buffer ``spans`` (decoded from ``nbytes`` of request body).
+
+        ``invalid`` is the number of spans the decoder already refused; they count as
+        received and rejected. Raises :class:`Throttled` when the request is refused
+        as a whole (then nothing of it was kept; the caller counts the refusal).
+        """
+        settings = self._settings
+        rejected: Counter = Counter()
+        dropped: Counter = Counter()
+        if invalid:
+            rejected["invalid"] = invalid
+        accepted = 0
+        share = nbytes / len(spans) if spans else 0.0
+        with self._lock:
+            self.check_capacity()
+            now = self._clock()
+            pending = self._pending
+            done = self._done
+            for span in spans:
+                trace_id = span.trace_id
+                entry = pending.get(trace_id)
+                if entry is None:
+                    if trace_id in done:
+                        dropped["late"] += 1
+                        continue
+                    if len(pending) >= settings.max_live_traces:
+                        rejected["live_traces_full"] += 1
+                        continue
+                    entry = _Pending(first_seen=now, last_seen=now)
+                    pending[trace_id] = entry
+                elif span.span_id in entry.spans:
+                    # A client retry re-sent a span we hold: keep one copy.
+                    dropped["duplicate"] += 1
+                    continue
+                if len(entry.spans) >= settings.max_spans_per_trace:
+                    rejected["trace_too_large"] += 1
+                    continue
+                entry.spans[span.span_id] = span
+                entry.nbytes += share
+                entry.last_seen = now
+                pending.move_to_end(trace_id)
+                accepted += 1
+            self._pending_bytes += share * accepted
+        self._counters.spans(len(spans) + invalid, accepted, rejected, dropped)
+        return Admission(accepted, sum(rejected.values()), _rejection_message(rejected))
+
+    # -- flushing --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        tick = min(max(self._settings.trace_wait_seconds / 4, 0.01), 0.25)
+        while not self._stop.wait(tick):
+            self.flush()
+
+    def flush(self, everything: bool = False) -> int:
+        """Analyze the traces that have been quiet long enough (all of them if ``everything``).
+
+        Returns how many traces were handed to the consumers.
+        """
+        with self._flush_lock:
+            ready = self._take_ready(everything)
+            if not ready:
+                return 0
+            spans = [span for entry in ready.values() for span in entry.spans.values()]
+            traces = self._assemble(spans, ready)
+            if traces:
+                self._deliver(traces, ready)
+            now = self._clock()
+            self._counters.analyzed([now - ready[t.trace_id].first_seen
+                                     for t in traces if t.trace_id in ready])
+            return len(traces)
+
+    def _take_ready(self, everything: bool) -> dict[str, _Pending]:
+        """Pop quiet traces; the buffer is ordered by last arrival, so they are in front."""
+        cutoff = self._clock() - self._settings.trace_wait_seconds
+        ready: dict[str, _Pending] = {}
+        with self._lock:
+            pending = self._pending
+            while pending:
+                trace_id, entry = next(iter(pending.items()))
+                if not everything and entry.last_seen > cutoff:
+                    break
+                del pending[trace_id]
+                ready[trace_id] = entry
+                self._done.add(trace_id)
+                self._pending_bytes -= entry.nbytes
+            if not pending:
+                self._pending_bytes = 0.0  # no float drift once empty
+        return ready
+
+    def _assemble(self, spans: list[Span], ready: dict[str, _Pending]) -> list[Trace]:
+        try:
+            return assemble(spans)
+        except Exception:  # one broken trace must not stall the whole batch
+            log.exception("assembling %d traces failed; retrying one by one", len(ready))
+        traces: list[Trace] = []
+        for trace_id, entry in ready.items():
+            try:
+                traces.extend(assemble(entry.spans.values()))
+            except Exception:
+                log.exception("trace %s could not be assembled; dropped", trace_id)
+                self._counters.drop("analysis_error", len(entry.spans))
+        return traces
+
+    def _deliver(self, traces: list[Trace], ready: dict[str, _Pending]) -> None:
+        # Consumers guard each trace themselves (a bad trace loses only itself); this
+        # guard only keeps the flush thread alive if a consumer fails as a whole.
+        for consumer in self._consumers:
+            try:
+                consumer.consume(traces)
+            except Exception:
+                log.exception("%s failed on a batch of %d traces", type(consumer).__name__,
+                              len(traces))
+                self._counters.drop("consumer_error",
+                                    sum(len(entry.spans) for entry in ready.values()))
+
+
+def _rejection_message(rejected: Counter) -> str:
+    """One line for OTLP's ``error_message``: which spans were rejected and why."""
+    reasons = {
+        "invalid": "malformed (bad ids or timestamps)",
+        "trace_too_large": "over the per-trace span limit",
+        "live_traces_full": "live trace buffer full",
+    }
+    return "; ".join(f"{count} spans rejected: {reasons.get(reason, reason)}"
+                     for reason, count in sorted(rejected.items()))

@@ -1,0 +1,1 @@
+"""OTLP receivers: OTLP/HTTP (``http``) and OTLP/gRPC (``grpc``), sharing ``ingest``."""

@@ -1,0 +1,1 @@
+"""Collector tests: receivers, pipeline, live state, store, API, metrics, CLI."""

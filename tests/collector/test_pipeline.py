@@ -1,0 +1,170 @@
+"""The pipeline: quiet-wait buffering, bounded buffers, duplicates, late spans, shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from analyzer.model import Span, SpanKind, Trace
+from collector.counters import IngestCounters
+from collector.pipeline import Pipeline, Throttled
+from tests.collector.support import loopback_settings, wait_until
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Recorder:
+    """A consumer that remembers what it was given."""
+
+    def __init__(self) -> None:
+        self.traces: list[Trace] = []
+        self.started = self.stopped = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def consume(self, traces: Sequence[Trace]) -> None:
+        self.traces.extend(traces)
+
+    def shutdown(self) -> None:
+        self.stopped = True
+
+
+def span(trace: int, n: int, parent: int | None = None) -> Span:
+    return Span(trace_id=f"{trace:032x}", span_id=f"{n + 1:016x}",
+                parent_id=None if parent is None else f"{parent + 1:016x}",
+                service="svc", name=f"op{n}", kind=SpanKind.SERVER,
+                start_ns=n * 10, end_ns=1000 - n * 10)
+
+
+def make(**changes):
+    clock, recorder, counters = Clock(), Recorder(), IngestCounters()
+    settings = loopback_settings(trace_wait_seconds=5.0, **changes)
+    pipeline = Pipeline(settings, [recorder], counters, clock=clock)
+    pipeline.start()
+    pipeline._stop.set()  # the tests drive flush() themselves, with the fake clock
+    pipeline._thread.join()
+    return pipeline, clock, recorder, counters
+
+
+def test_a_trace_is_analyzed_once_after_it_goes_quiet():
+    pipeline, clock, recorder, _ = make()
+    pipeline.submit([span(1, 0)], 100)
+    clock.now += 4
+    pipeline.submit([span(1, 1, parent=0)], 100)  # keeps the trace open
+    clock.now += 4
+    assert pipeline.flush() == 0
+    clock.now += 1.5
+    assert pipeline.flush() == 1
+    [trace] = recorder.traces
+    assert len(trace.spans) == 2 and pipeline.live_traces == 0 and pipeline.pending_bytes == 0
+
+
+def test_retried_spans_are_kept_once_and_counted_as_duplicates():
+    pipeline, clock, recorder, counters = make()
+    batch = [span(1, 0), span(1, 1, parent=0)]
+    first = pipeline.submit(batch, 200)
+    retry = pipeline.submit(batch, 200)
+    assert (first.accepted, retry.accepted, retry.rejected) == (2, 0, 0)
+    clock.now += 10
+    pipeline.flush()
+    assert len(recorder.traces[0].spans) == 2
+    snap = counters.snapshot()
+    assert snap.received_spans == 4 and snap.accepted_spans == 2
+    assert snap.dropped_spans == {"duplicate": 2}
+
+
+def test_late_spans_of_an_analyzed_trace_are_dropped_not_analyzed_twice():
+    pipeline, clock, recorder, counters = make()
+    pipeline.submit([span(1, 0)], 100)
+    clock.now += 10
+    pipeline.flush()
+    admission = pipeline.submit([span(1, 0), span(1, 1, parent=0)], 100)
+    clock.now += 10
+    pipeline.flush()
+    assert admission.accepted == 0 and len(recorder.traces) == 1
+    assert counters.snapshot().dropped_spans == {"late": 2}
+
+
+def test_spans_over_the_per_trace_limit_are_rejected_with_a_reason():
+    pipeline, _, _, counters = make(max_spans_per_trace=3)
+    admission = pipeline.submit([span(1, n) for n in range(5)], 500)
+    assert (admission.accepted, admission.rejected) == (3, 2)
+    assert "per-trace span limit" in admission.message
+    assert counters.snapshot().rejected_spans == {"trace_too_large": 2}
+
+
+def test_new_traces_past_the_live_trace_limit_are_rejected_within_a_request():
+    pipeline, _, _, counters = make(max_live_traces=2)
+    admission = pipeline.submit([span(t, 0) for t in range(1, 5)], 400)
+    assert (admission.accepted, admission.rejected) == (2, 2)
+    assert counters.snapshot().rejected_spans == {"live_traces_full": 2}
+    # The buffer is full now: the next request is throttled as a whole (retryable).
+    with pytest.raises(Throttled) as info:
+        pipeline.submit([span(9, 0)], 100)
+    assert info.value.reason == "live_traces" and not info.value.unavailable
+
+
+def test_pending_bytes_limit_throttles_until_traces_are_analyzed():
+    pipeline, clock, _, _ = make(max_pending_bytes=1000)
+    pipeline.submit([span(1, 0)], 1000)
+    with pytest.raises(Throttled) as info:
+        pipeline.submit([span(2, 0)], 10)
+    assert info.value.reason == "pending_bytes"
+    clock.now += 10
+    pipeline.flush()
+    assert pipeline.submit([span(2, 0)], 10).accepted == 1
+
+
+def test_invalid_spans_from_the_decoder_count_as_received_and_rejected():
+    pipeline, _, _, counters = make()
+    admission = pipeline.submit([span(1, 0)], 100, invalid=3)
+    assert (admission.accepted, admission.rejected) == (1, 3)
+    snap = counters.snapshot()
+    assert (snap.received_spans, snap.rejected_spans) == (4, {"invalid": 3})
+
+
+def test_shutdown_analyzes_everything_buffered_then_refuses():
+    pipeline, _, recorder, _ = make()
+    pipeline.submit([span(1, 0), span(2, 0)], 100)
+    pipeline.shutdown()
+    assert len(recorder.traces) == 2 and recorder.stopped
+    with pytest.raises(Throttled) as info:
+        pipeline.submit([span(3, 0)], 100)
+    assert info.value.unavailable
+
+
+def test_a_failing_consumer_loses_its_batch_but_the_pipeline_keeps_going():
+    class Broken(Recorder):
+        def consume(self, traces):
+            raise RuntimeError("boom")
+
+    clock, recorder, counters = Clock(), Recorder(), IngestCounters()
+    pipeline = Pipeline(loopback_settings(trace_wait_seconds=1), [Broken(), recorder],
+                        counters, clock=clock)
+    pipeline.start()
+    pipeline.submit([span(1, 0), span(1, 1, parent=0)], 100)
+    clock.now += 5
+    pipeline.flush()
+    pipeline.shutdown()
+    assert len(recorder.traces) == 1  # the healthy consumer still got the trace
+    assert counters.snapshot().dropped_spans == {"consumer_error": 2}
+
+
+def test_the_background_thread_flushes_quiet_traces():
+    recorder, counters = Recorder(), IngestCounters()
+    pipeline = Pipeline(loopback_settings(trace_wait_seconds=0.02), [recorder], counters)
+    pipeline.start()
+    try:
+        pipeline.submit([span(1, 0)], 100)
+        wait_until(lambda: recorder.traces, timeout=5, what="the flush thread")
+    finally:
+        pipeline.shutdown()
+    assert counters.snapshot().traces_analyzed == 1
