@@ -103,3 +103,19 @@ def transfer(b: TraceBuilder, i: int, *, audit_fails: bool = False, audit_method
             call(b, i, "gateway", "cache", "GET /limits", 50, 70, http("GET", 2000))
         if read_after:
             call(b, i, "gateway", "ledger", "GET /balance", 92, 98, http("GET", 2000))
+
+
+def account_read(b: TraceBuilder, i: int, accounts_ms: float = 20, *, attrs: dict | None = None,
+                 error_type: str | None = None) -> None:
+    """``GET /accounts/{id}`` on the gateway calling accounts for ``accounts_ms``::
+
+        gateway  |0=====================================|  (ends 10 ms after the call)
+        accounts     |5=====(5 + accounts_ms)=====|
+
+    A failed call fails the gateway too (the account is needed).
+    """
+    end = 5 + accounts_ms
+    with b.span("gateway", "GET /accounts/{id}", at(i, 0), at(i, end + 10), kind="server",
+                error=error_type is not None):
+        call(b, i, "gateway", "accounts", "GET /accounts/{id}", 5, end,
+             attrs if attrs is not None else http("GET"), client_error_type=error_type)

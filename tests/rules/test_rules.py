@@ -11,7 +11,7 @@ import pytest
 
 from analyzer.config import AnalysisConfig
 from analyzer.rules import Finding
-from tests.rules.scenarios import MS, at, call, findings, http, traces, transfer
+from tests.rules.scenarios import MS, account_read, at, call, findings, http, traces, transfer
 from tests.support.sdk import TraceBuilder
 
 FIVE = range(5)  # AnalysisConfig's default minimum number of observations
@@ -138,26 +138,10 @@ def test_disabled_rule_says_nothing():
 # -- missing-timeout ------------------------------------------------------------------------
 
 
-def checkout(b: TraceBuilder, i: int, accounts_ms: float, *, attrs: dict | None = None,
-             error_type: str | None = None) -> None:
-    """``GET /accounts/{id}`` on the gateway calling accounts for ``accounts_ms``::
-
-        gateway  |0=====================================|  (ends 10 ms after the call)
-        accounts     |5=====(5 + accounts_ms)=====|
-
-    A failed call fails the gateway too (the account is needed).
-    """
-    end = 5 + accounts_ms
-    with b.span("gateway", "GET /accounts/{id}", at(i, 0), at(i, end + 10), kind="server",
-                error=error_type is not None):
-        call(b, i, "gateway", "accounts", "GET /accounts/{id}", 5, end,
-             attrs if attrs is not None else http("GET"), client_error_type=error_type)
-
-
 def test_call_without_timeout_on_the_critical_path_is_critical():
     b = TraceBuilder()
     for i, ms in enumerate((10, 20, 30, 40, 50)):
-        checkout(b, i, ms)
+        account_read(b, i, ms)
     slowest = next(t.trace_id for t in traces(b)
                    if t.root is not None and t.root.duration_ns == 65 * MS)
     [finding] = findings(b)
@@ -200,7 +184,7 @@ def test_call_without_timeout_on_the_critical_path_is_critical():
 def test_declared_timeout_silences_missing_timeout(attrs):
     b = TraceBuilder()
     for i in FIVE:
-        checkout(b, i, 20, attrs=attrs)
+        account_read(b, i, 20, attrs=attrs)
     assert findings(b) == []
 
 
@@ -218,7 +202,7 @@ def test_declared_timeout_silences_missing_timeout(attrs):
 def test_observed_timeouts_clustered_near_one_duration_count_as_a_timeout(error_type, durations, silenced):
     b = TraceBuilder()
     for i, ms in enumerate(durations):
-        checkout(b, i, ms, error_type=error_type if ms >= 300 else None)
+        account_read(b, i, ms, error_type=error_type if ms >= 300 else None)
     found = findings(b)
     if silenced:
         assert found == []
@@ -403,7 +387,7 @@ def test_findings_are_sorted_worst_first_and_serialise_as_the_report_says():
     b = TraceBuilder()
     for i in FIVE:
         transfer(b, i, audit_fails=i == 1)  # deferrable-work, warning
-        checkout(b, 10 + i, 20)  # missing-timeout, critical
+        account_read(b, 10 + i, 20)  # missing-timeout, critical
         chain(b, 20 + i, 1000, 1500)  # timeout-inversion, warning
     config = AnalysisConfig(default_depth_budget=2)  # critical-path-depth, warning (impact 1)
     found = findings(b, config)

@@ -1,0 +1,213 @@
+"""``critpath gate [FILE… | --from URL]``: the CI gate (ARCHITECTURE.md §7).
+
+This module does the I/O — reading trace files or a collector's report, the config, the
+baseline; writing the output and the baseline — and maps what goes wrong to exit codes.
+The judgement and its renderings are pure: :mod:`analyzer.gate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from analyzer.aggregate import Aggregate
+from analyzer.config import AnalysisConfig
+from analyzer.gate import FORMATS, ReportError, check_report, judge, render
+from analyzer.report import build_report
+from critpath.exitcodes import ExitCode
+from critpath.inputs import InputError, analysis_config, read_traces, stderr_progress
+
+ORDER = 30
+
+WINDOWS = ("1m", "5m", "15m", "all")
+
+EPILOG = """\
+what fails the gate:
+  - an endpoint whose deepest critical path exceeds its depth budget
+    ([rules.critical-path-depth] budget / budgets);
+  - a finding whose rule id or severity is listed in [gate] fail_on
+    (default: ["critical"], so with no config at all critical findings fail);
+  - with --baseline: an endpoint whose critical path gained a service or depth since the
+    baseline, or a finding absent from the baseline (at least as severe as
+    [gate] new_findings, default "info").
+
+exit codes:
+  0  every check held
+  1  a check failed: a depth budget broken, a rule listed in fail_on fired, or a
+     regression against the baseline
+  2  bad arguments, unreadable or malformed input, config or baseline, an unreachable
+     collector, or no traces at all (a gate that saw nothing must not pass)
+
+examples:
+  critpath gate traces/                                   # text verdict, exit code
+  critpath gate traces/ --baseline critpath-baseline.json --format markdown > comment.md
+  critpath gate traces/ --baseline critpath-baseline.json --update-baseline
+  critpath gate --from http://localhost:8686 --format junit --output critpath.xml
+  critpath gate traces/ --format github                   # annotations in a GitHub job
+"""
+
+
+class GateInputError(Exception):
+    """Something the gate needs cannot be had; the message says what and how to fix it."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "gate",
+        help="CI gate: fail on broken depth budgets, listed rules, or regressions",
+        description="Judge trace files (or a running collector's report) against the depth "
+        "budgets and fail_on rules of the config file, and optionally against a baseline "
+        "report; exit 0 when everything holds, 1 when something broke, 2 on bad input.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("files", nargs="*", metavar="FILE",
+                        help="trace file, directory of trace files, or - for stdin")
+    parser.add_argument("--from", dest="from_url", metavar="URL",
+                        help="judge the report of a running collector (fetches URL/api/report) "
+                        "instead of trace files")
+    parser.add_argument("--window", choices=WINDOWS, default="all",
+                        help="with --from: the collector's window to judge (default: all)")
+    parser.add_argument("--config", type=Path, metavar="PATH",
+                        help="critpath.toml (default: ./critpath.toml or [tool.critpath] "
+                        "in ./pyproject.toml, if present)")
+    parser.add_argument("--baseline", type=Path, metavar="FILE",
+                        help="a previous critpath.report/v1 JSON to compare against")
+    parser.add_argument("--update-baseline", action="store_true",
+                        help="write this run's report to --baseline (checks still run, "
+                        "without comparing)")
+    parser.add_argument("--format", choices=FORMATS, default="text",
+                        help="text, markdown (pull-request comment), junit (XML) or "
+                        "github (workflow annotations); default: text")
+    parser.add_argument("--output", type=Path, metavar="FILE",
+                        help="write the verdict there instead of standard output")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="with --from: how long to wait for the collector (default: 10)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (GateInputError, InputError, ReportError) as exc:
+        print(f"critpath gate: {exc}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.files and args.from_url:
+        raise GateInputError("give trace files or --from URL, not both")
+    if not args.files and not args.from_url:
+        raise GateInputError("nothing to judge: give trace files (or a directory, or - for "
+                             "stdin) or --from URL of a running collector")
+    if args.update_baseline and args.baseline is None:
+        raise GateInputError("--update-baseline needs --baseline FILE (where to write it)")
+
+    config = analysis_config(args.config)
+    if args.from_url:
+        report = fetch_report(args.from_url, args.window, args.timeout)
+    else:
+        report = report_from_files(args.files, config)
+    if report["traces"] == 0:
+        raise GateInputError("no traces to judge: a gate that saw nothing must not pass")
+
+    baseline = None
+    if args.baseline is not None and not args.update_baseline:
+        baseline = read_baseline(args.baseline)
+
+    result = judge(report, config, baseline)
+    document = render(result, args.format)
+    if args.output is not None:
+        _write(args.output, document)
+        verdict = "passed" if result.passed else "FAILED"
+        print(f"critpath gate {verdict}: {args.format} written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(document)
+    if args.update_baseline:
+        _write(args.baseline, json.dumps(report, indent=2, sort_keys=True) + "\n")
+        print(f"critpath gate: baseline written to {args.baseline} "
+              f"({report['traces']} traces)", file=sys.stderr)
+    return ExitCode.OK if result.passed else ExitCode.FAILED
+
+
+def report_from_files(files: list[str], config: AnalysisConfig) -> Mapping[str, Any]:
+    """The report over trace files, built with the gate's own config."""
+    traces, warnings = read_traces(files, config, progress=stderr_progress())
+    for warning in warnings:
+        print(f"critpath gate: warning: {warning}", file=sys.stderr)
+    if not traces:
+        raise GateInputError(
+            f"no traces found in {', '.join(files)}: a gate that saw nothing must not pass"
+        )
+    aggregate = Aggregate(config)
+    aggregate.add_traces(traces)
+    return build_report(aggregate, config, datetime.now(UTC))
+
+
+def report_url(base: str) -> str:
+    """``base``'s report endpoint: ``http://host:8686`` → ``http://host:8686/api/report``.
+
+    A URL that already names ``/api/report`` is used as given.
+    """
+    base = base.strip()
+    if urlsplit(base).path.rstrip("/").endswith("/api/report"):
+        return base
+    return base.rstrip("/") + "/api/report"
+
+
+def fetch_report(base: str, window: str, timeout: float) -> Mapping[str, Any]:
+    """The ``critpath.report/v1`` of a running collector. Raises :class:`GateInputError`."""
+    url = report_url(base)
+    try:
+        response = httpx.get(url, params={"window": window}, timeout=timeout)
+    except httpx.InvalidURL as exc:
+        raise GateInputError(f"--from {base}: not a valid URL ({exc})") from exc
+    except httpx.UnsupportedProtocol as exc:
+        raise GateInputError(f"--from {base}: not an http:// or https:// URL") from exc
+    except httpx.TimeoutException as exc:
+        raise GateInputError(f"{url}: the collector did not answer within {timeout:g} s") from exc
+    except httpx.HTTPError as exc:
+        raise GateInputError(
+            f"cannot reach the collector at {url} ({exc or type(exc).__name__}); is "
+            "`critpath collect` running there?"
+        ) from exc
+    if response.status_code != 200:
+        raise GateInputError(f"{url}: the collector answered HTTP {response.status_code}")
+    try:
+        document = response.json()
+    except ValueError as exc:
+        raise GateInputError(f"{url}: the answer is not JSON") from exc
+    return check_report(document, url)
+
+
+def read_baseline(path: Path) -> Mapping[str, Any]:
+    """A baseline report from ``path``. Raises :class:`GateInputError` / ``ReportError``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise GateInputError(
+            f"{path}: no such baseline (create it with --update-baseline)"
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GateInputError(f"{path}: cannot read the baseline ({exc})") from exc
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GateInputError(f"{path}: the baseline is not JSON ({exc})") from exc
+    return check_report(document, str(path))
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise GateInputError(f"{path}: cannot write ({exc.strerror or exc})") from exc

@@ -1,0 +1,396 @@
+"""``critpath gate``: every exit code, every output format, baselines, and bad input.
+
+Trace files are recorded by the real OpenTelemetry SDK (tests/rules/scenarios.py) and
+written as OTLP protobuf, the way a collector's export would hold them.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from critpath.cli import main
+from tests.rules.scenarios import at, call, account_read, http as http_attrs, transfer
+from tests.support.sdk import TraceBuilder
+
+RULES = ["missing-timeout", "timeout-inversion", "deferrable-work", "soft-dependency",
+         "critical-path-depth"]
+TRANSFERS = "gateway POST /transfers"
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+
+def write(builder: TraceBuilder, path: Path) -> Path:
+    path.write_bytes(builder.otlp_protobuf())
+    return path
+
+
+def healthy(tmp_path: Path, name: str = "healthy.pb") -> Path:
+    """Five transfers: every call declares a timeout, nothing fails. Depth 2."""
+    b = TraceBuilder()
+    for i in range(5):
+        transfer(b, i)
+    return write(b, tmp_path / name)
+
+
+def deferrable(tmp_path: Path) -> Path:
+    """Five transfers whose audit write fails twice, tolerated: a deferrable-work warning."""
+    b = TraceBuilder()
+    for i in range(5):
+        transfer(b, i, audit_fails=i in (1, 3))
+    return write(b, tmp_path / "deferrable.pb")
+
+
+def no_timeouts(tmp_path: Path) -> Path:
+    """Five account reads without any timeout: a critical missing-timeout."""
+    b = TraceBuilder()
+    for i in range(5):
+        account_read(b, i)
+    return write(b, tmp_path / "no-timeouts.pb")
+
+
+def deeper(tmp_path: Path) -> Path:
+    """Five transfers whose audit now waits on a new archive service: depth 3."""
+    b = TraceBuilder()
+    for i in range(5):
+        with b.span("gateway", "POST /transfers", at(i, 0), at(i, 100), kind="server",
+                    attributes={"http.request.method": "POST"}):
+            call(b, i, "gateway", "ledger", "POST /entries", 5, 30, http_attrs("POST", 2000))
+            with b.span("gateway", "POST", at(i, 40), at(i, 90), kind="client",
+                        attributes=http_attrs("POST", 2000)):
+                with b.span("audit", "POST /audit", at(i, 41), at(i, 89), kind="server"):
+                    call(b, i, "audit", "archive", "POST /records", 45, 85,
+                         http_attrs("POST", 1000))
+    return write(b, tmp_path / "deeper.pb")
+
+
+def config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "critpath.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def no_stray_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The gate looks for ./critpath.toml; run where there is none unless a test writes one.
+    monkeypatch.chdir(tmp_path)
+
+
+def gate(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    code = main(["gate", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- exit codes -----------------------------------------------------------------------------
+
+
+def test_exit_0_when_every_check_holds(tmp_path, capsys):
+    code, out, err = gate(capsys, healthy(tmp_path))
+    assert code == 0
+    assert out == "critpath gate passed: 0 of 5 checks failed (5 traces, 1 endpoints)\n"
+    assert err == ""
+
+
+def test_without_config_critical_findings_fail_the_gate(tmp_path, capsys):
+    code, out, _ = gate(capsys, no_timeouts(tmp_path))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == "critpath gate FAILED: 1 of 5 checks failed (5 traces, 1 endpoints)"
+    assert lines[1].startswith(
+        "  FAIL  gateway GET /accounts/{id} [missing-timeout] gateway → accounts: gateway calls "
+        "accounts (GET /accounts/{id}) with no timeout")
+
+
+def test_warnings_are_shown_but_do_not_fail_by_default(tmp_path, capsys):
+    code, out, _ = gate(capsys, deferrable(tmp_path))
+    assert code == 0
+    assert f"  warning  {TRANSFERS} [deferrable-work] gateway → audit: gateway waits on a write" in out
+
+
+def test_fail_on_lists_rule_ids(tmp_path, capsys):
+    cfg = config(tmp_path, '[gate]\nfail_on = ["deferrable-work"]\n')
+    code, out, _ = gate(capsys, deferrable(tmp_path), "--config", cfg)
+    assert code == 1
+    assert f"  FAIL  {TRANSFERS} [deferrable-work] gateway → audit:" in out
+
+
+def test_fail_on_lists_severities(tmp_path, capsys):
+    config(tmp_path, '[gate]\nfail_on = ["warning"]\n')  # found in the working directory
+    code, _, _ = gate(capsys, deferrable(tmp_path))
+    assert code == 1
+
+
+def test_depth_over_budget_fails(tmp_path, capsys):
+    cfg = config(tmp_path, "[rules.critical-path-depth.budgets]\n"
+                           f'"{TRANSFERS}" = 1\n')
+    code, out, _ = gate(capsys, healthy(tmp_path), "--config", cfg)
+    assert code == 1
+    assert (f"  FAIL  {TRANSFERS} [critical-path-depth] critical-path depth 2 exceeds its "
+            "budget of 1") in out
+
+
+def test_depth_within_budget_passes(tmp_path, capsys):
+    cfg = config(tmp_path, "[rules.critical-path-depth]\nbudget = 2\n")
+    code, _, _ = gate(capsys, healthy(tmp_path), "--config", cfg)
+    assert code == 0
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        pytest.param(lambda d: [], "critpath gate: nothing to judge: give trace files (or a "
+                     "directory, or - for stdin) or --from URL of a running collector",
+                     id="nothing-given"),
+        pytest.param(lambda d: [d / "missing.pb"], "critpath gate: {d}/missing.pb: no such file "
+                     "or directory", id="missing-file"),
+        pytest.param(lambda d: [_file(d / "empty.json", b"")], "critpath gate: {d}/empty.json:",
+                     id="empty-file"),
+        pytest.param(lambda d: [_file(d / "junk.json", b"{not json")], "critpath gate: "
+                     "{d}/junk.json:", id="malformed-file"),
+        pytest.param(lambda d: [_file(d / "none.json", b'{"resourceSpans": []}')],
+                     "critpath gate: no traces found in {d}/none.json: a gate that saw nothing "
+                     "must not pass", id="no-traces"),
+        pytest.param(lambda d: [healthy(d), "--from", "http://127.0.0.1:1"],
+                     "critpath gate: give trace files or --from URL, not both", id="both-inputs"),
+        pytest.param(lambda d: [healthy(d), "--update-baseline"], "critpath gate: "
+                     "--update-baseline needs --baseline FILE (where to write it)",
+                     id="update-without-baseline"),
+        pytest.param(lambda d: [healthy(d), "--baseline", d / "base.json"], "critpath gate: "
+                     "{d}/base.json: no such baseline (create it with --update-baseline)",
+                     id="missing-baseline"),
+        pytest.param(lambda d: [healthy(d), "--baseline", _file(d / "base.json", b"[1, 2")],
+                     "critpath gate: {d}/base.json: the baseline is not JSON", id="baseline-not-json"),
+        pytest.param(lambda d: [healthy(d), "--baseline", _file(d / "base.json", b'{"schema": "x"}')],
+                     "critpath gate: {d}/base.json: schema is 'x', expected 'critpath.report/v1'",
+                     id="baseline-not-a-report"),
+        pytest.param(lambda d: [healthy(d), "--config", config(d, "[gate]\nfail_when = 1\n")],
+                     "critpath gate: {d}/critpath.toml: [gate]: unknown key 'fail_when'; valid keys: "
+                     "fail_on, new_findings", id="bad-config-key"),
+        pytest.param(lambda d: [healthy(d), "--config", d / "nope.toml"], "critpath gate: "
+                     "{d}/nope.toml: no such config file", id="missing-config"),
+        pytest.param(lambda d: ["--from", f"http://127.0.0.1:{_closed_port()}"],
+                     "critpath gate: cannot reach the collector at http://127.0.0.1:", id="unreachable"),
+        pytest.param(lambda d: ["--from", "ftp://example.invalid"], "critpath gate: --from "
+                     "ftp://example.invalid: not an http:// or https:// URL", id="not-http"),
+    ],
+)
+def test_exit_2_on_bad_input_with_a_clear_message(tmp_path, capsys, make_args, message):
+    code, out, err = gate(capsys, *make_args(tmp_path))
+    assert code == 2
+    assert out == ""
+    assert err.startswith(message.format(d=tmp_path)), err
+    assert err.count("\n") == 1  # one line, no traceback
+
+
+def _file(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_help_documents_the_exit_codes(capsys):
+    code, out, _ = gate(capsys, "--help")
+    assert code == 0
+    assert "exit codes:\n  0  every check held\n  1  a check failed" in out
+    assert "  2  bad arguments, unreadable or malformed input" in out
+
+
+# -- output formats ---------------------------------------------------------------------------
+
+
+def test_junit_has_one_testcase_per_endpoint_and_rule(tmp_path, capsys):
+    b = TraceBuilder()
+    for i in range(5):
+        transfer(b, i, audit_fails=i in (1, 3))
+        account_read(b, 10 + i)
+    code, out, _ = gate(capsys, write(b, tmp_path / "mixed.pb"), "--format", "junit")
+    assert code == 1
+    root = ET.fromstring(out.encode())
+    assert root.tag == "testsuites"
+    assert (root.get("tests"), root.get("failures")) == ("10", "1")
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert sorted(suites) == ["gateway GET /accounts/{id}", TRANSFERS]
+    for name, suite in suites.items():
+        cases = suite.findall("testcase")
+        assert [c.get("name") for c in cases] == RULES
+        assert {c.get("classname") for c in cases} == {name}
+    failing = [(c.get("classname"), c.get("name")) for c in root.iter("testcase")
+               if c.find("failure") is not None]
+    assert failing == [("gateway GET /accounts/{id}", "missing-timeout")]
+    [failure] = root.iter("failure")
+    assert failure.get("type") == "finding"
+    assert failure.get("message").startswith("gateway → accounts: gateway calls accounts")
+    deferrable_case = next(c for c in suites[TRANSFERS] if c.get("name") == "deferrable-work")
+    assert deferrable_case.findtext("system-out").startswith("warning: gateway → audit:")
+
+
+def test_markdown_for_a_pull_request_comment(tmp_path, capsys):
+    code, out, _ = gate(capsys, no_timeouts(tmp_path), "--format", "markdown")
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == "### ❌ critpath gate FAILED: 1 of 5 checks failed (5 traces, 1 endpoints)"
+    assert lines[2:5] == [
+        "| endpoint | result | failed checks |",
+        "| --- | --- | --- |",
+        "| gateway GET /accounts/{id} | ❌ failed | missing-timeout |",
+    ]
+    assert "#### Failures" in lines
+    assert any(line.startswith("- **gateway GET /accounts/{id}** `missing-timeout`: gateway → "
+                               "accounts: gateway calls accounts") for line in lines)
+
+
+def test_github_annotations(tmp_path, capsys):
+    b = TraceBuilder()
+    for i in range(5):
+        transfer(b, i, audit_fails=i in (1, 3))
+        account_read(b, 10 + i)
+    code, out, _ = gate(capsys, write(b, tmp_path / "mixed.pb"), "--format", "github")
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0].startswith("::error title=critpath missing-timeout%3A gateway GET "
+                               "/accounts/{id}::gateway → accounts: gateway calls accounts")
+    assert lines[1].startswith(f"::warning title=critpath deferrable-work%3A {TRANSFERS}::gateway "
+                               "→ audit:")
+    assert lines[-1] == "critpath gate FAILED: 1 of 10 checks failed (10 traces, 2 endpoints)"
+
+
+def test_output_file_gets_the_document_and_stderr_the_verdict(tmp_path, capsys):
+    target = tmp_path / "reports" / "gate.xml"
+    code, out, err = gate(capsys, healthy(tmp_path), "--format", "junit", "--output", target)
+    assert code == 0
+    assert out == ""
+    assert err == f"critpath gate passed: junit written to {target}\n"
+    assert ET.parse(target).getroot().get("failures") == "0"
+
+
+# -- baselines -----------------------------------------------------------------------------------
+
+
+def test_update_baseline_then_judge_against_it(tmp_path, capsys):
+    baseline = tmp_path / "baseline.json"
+    code, _, err = gate(capsys, healthy(tmp_path), "--baseline", baseline, "--update-baseline")
+    assert code == 0
+    assert err == f"critpath gate: baseline written to {baseline} (5 traces)\n"
+    document = json.loads(baseline.read_text())
+    assert (document["schema"], document["traces"]) == ("critpath.report/v1", 5)
+
+    code, out, _ = gate(capsys, healthy(tmp_path, "again.pb"), "--baseline", baseline)
+    assert code == 0
+    assert out == ("critpath gate passed: 0 of 6 checks failed (5 traces, 1 endpoints, "
+                   "against a baseline)\n")
+
+
+def test_a_critical_path_that_gains_a_service_and_depth_is_a_regression(tmp_path, capsys):
+    baseline = tmp_path / "baseline.json"
+    gate(capsys, healthy(tmp_path), "--baseline", baseline, "--update-baseline")
+    code, out, _ = gate(capsys, deeper(tmp_path), "--baseline", baseline)
+    assert code == 1
+    assert f"  FAIL  {TRANSFERS} [baseline] critical-path depth grew from 2 to 3 since the baseline" in out
+    assert f"  FAIL  {TRANSFERS} [baseline] critical path gained service archive since the baseline" in out
+
+
+def test_a_new_finding_is_a_regression(tmp_path, capsys):
+    baseline = tmp_path / "baseline.json"
+    gate(capsys, healthy(tmp_path), "--baseline", baseline, "--update-baseline")
+    code, out, _ = gate(capsys, deferrable(tmp_path), "--baseline", baseline)
+    assert code == 1
+    assert (f"  FAIL  {TRANSFERS} [baseline] new deferrable-work finding: gateway → audit: "
+            "gateway waits on a write") in out
+
+
+def test_new_findings_below_the_configured_severity_only_show(tmp_path, capsys):
+    baseline = tmp_path / "baseline.json"
+    gate(capsys, healthy(tmp_path), "--baseline", baseline, "--update-baseline")
+    cfg = config(tmp_path, '[gate]\nnew_findings = "critical"\n')
+    code, out, _ = gate(capsys, deferrable(tmp_path), "--baseline", baseline, "--config", cfg)
+    assert code == 0
+    assert f"  warning  {TRANSFERS} [baseline] new deferrable-work finding:" in out
+
+
+def test_a_finding_already_in_the_baseline_is_not_new(tmp_path, capsys):
+    baseline = tmp_path / "baseline.json"
+    gate(capsys, deferrable(tmp_path), "--baseline", baseline, "--update-baseline")
+    code, _, _ = gate(capsys, deferrable(tmp_path), "--baseline", baseline)
+    assert code == 0
+
+
+# -- --from a running collector ------------------------------------------------------------------
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[tuple[str, dict]]:
+    """A stand-in collector on a free loopback port serving ``state["report"]`` at /api/report."""
+    state: dict = {"status": 200, "report": None, "paths": []}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            state["paths"].append(self.path)
+            body = json.dumps(state["report"]).encode()
+            self.send_response(state["status"])
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _report_of(tmp_path: Path, capsys, traces_file: Path) -> dict:
+    baseline = tmp_path / "made.json"
+    gate(capsys, traces_file, "--baseline", baseline, "--update-baseline")
+    return json.loads(baseline.read_text())
+
+
+def test_from_a_collector_judges_its_report(tmp_path, capsys, collector):
+    url, state = collector
+    state["report"] = _report_of(tmp_path, capsys, no_timeouts(tmp_path))
+    code, out, _ = gate(capsys, "--from", url, "--window", "5m")
+    assert code == 1
+    assert out.startswith("critpath gate FAILED: 1 of 5 checks failed (5 traces, 1 endpoints)")
+    assert state["paths"] == ["/api/report?window=5m"]
+
+
+@pytest.mark.parametrize(
+    ("status", "report", "message"),
+    [
+        pytest.param(500, {"detail": "boom"}, "critpath gate: {url}/api/report: the collector "
+                     "answered HTTP 500", id="server-error"),
+        pytest.param(200, {"schema": "critpath.report/v1", "traces": 0, "endpoints": [],
+                           "findings": []},
+                     "critpath gate: no traces to judge: a gate that saw nothing must not pass",
+                     id="collector-saw-nothing"),
+        pytest.param(200, [1, 2], "critpath gate: {url}/api/report: not a critpath report",
+                     id="not-a-report"),
+    ],
+)
+def test_from_a_collector_exit_2_on_a_bad_answer(capsys, collector, status, report, message):
+    url, state = collector
+    state["status"], state["report"] = status, report
+    code, _, err = gate(capsys, "--from", url)
+    assert code == 2
+    assert err.startswith(message.format(url=url)), err
