@@ -15,6 +15,7 @@ one at a time, merge windows and snapshot them with :meth:`CallAggregate.to_dict
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -287,7 +288,9 @@ def observe_calls(ctx: TraceView, timeout_keys: Sequence[str] = DEFAULT_TIMEOUT_
     root_id = ctx.root.span_id
     endpoint = ctx.endpoint
     critical = ctx.critical_ids
-    entries: dict[str, list[Span]] = {}  # local subtree per entry span, computed once
+    # Per entry span, its local spans' (start, id) sorted once: "did the caller start
+    # anything after this call?" is then a bisection, not a scan per call.
+    entries: dict[str, list[tuple[int, str]]] = {}
     observations: list[CallObservation] = []
     for span_id in _subtree(trace, root_id):
         span = trace.spans[span_id]
@@ -301,10 +304,12 @@ def observe_calls(ctx: TraceView, timeout_keys: Sequence[str] = DEFAULT_TIMEOUT_
         entry = _local_root(trace, span)
         followed = False
         if entry is not None:
-            local = entries.get(entry.span_id)
-            if local is None:
-                local = entries[entry.span_id] = _local_spans(trace, entry)
-            followed = any(s.start_ns >= span.end_ns for s in local if s.span_id not in subtree)
+            starts = entries.get(entry.span_id)
+            if starts is None:
+                starts = entries[entry.span_id] = sorted(
+                    (s.start_ns, s.span_id) for s in _local_spans(trace, entry))
+            first_later = bisect_left(starts, (span.end_ns, ""))
+            followed = any(starts[j][1] not in subtree for j in range(first_later, len(starts)))
         kind = call_kind(span, server_span)
         on_critical = not critical.isdisjoint(subtree)
         saved: int | None = None
@@ -346,24 +351,33 @@ class RetryGroup:
 
 
 def retry_groups(observations: Iterable[CallObservation]) -> list[RetryGroup]:
-    """Groups of two or more calls with the same parent, server and client operation.
+    """Visible retries: runs of two or more sibling calls to the same server operation
+    (same parent span, server and client span name), one after the other, where every
+    attempt but the last failed.
 
-    The total runs from the first attempt's start to the last one's end (back-off
-    included): that is what the caller spent before it had an answer.
+    Requiring the failures keeps a loop of successful calls (an N+1 pattern) from
+    looking like retries. The total runs from the first attempt's start to the last
+    one's end (back-off included): what the caller spent before it had an answer.
     """
-    groups: dict[tuple[str | None, str, str], list[CallObservation]] = {}
+    groups: dict[tuple[str, str, str], list[CallObservation]] = {}
     for obs in observations:
-        if obs.parent_id is None:
-            continue
-        groups.setdefault((obs.parent_id, obs.key.server, obs.client_name), []).append(obs)
+        if obs.parent_id is not None:
+            groups.setdefault((obs.parent_id, obs.key.server, obs.client_name), []).append(obs)
     found = []
     for calls in groups.values():
-        if len(calls) < 2:
-            continue
-        first = min(calls, key=lambda o: (o.start_ns, o.span_id))
-        total = max(o.end_ns for o in calls) - first.start_ns
-        found.append(RetryGroup(first.key, len(calls), max(0, total), first.inbound_ms))
-    return sorted(found, key=lambda g: g.key)
+        calls.sort(key=lambda o: (o.start_ns, o.span_id))
+        run = [calls[0]]
+        for obs in calls[1:] + [None]:
+            previous = run[-1]
+            if obs is not None and previous.failed and obs.start_ns >= previous.end_ns:
+                run.append(obs)
+                continue
+            if len(run) >= 2:
+                total = run[-1].end_ns - run[0].start_ns
+                found.append(RetryGroup(run[0].key, len(run), max(0, total), run[0].inbound_ms))
+            if obs is not None:
+                run = [obs]
+    return sorted(found, key=lambda g: (g.key, g.attempts, g.total_ns))
 
 
 # -- statistics -------------------------------------------------------------------------------

@@ -257,14 +257,15 @@ def test_database_driver_calls_are_not_asked_for_a_timeout():
 
 
 def chain(b: TraceBuilder, i: int, inbound: int | str, outbound: int | str | None,
-          ledger_attempts: tuple[tuple[float, float], ...] = ((20, 60),)) -> None:
+          ledger_attempts: tuple[tuple[float, float], ...] = ((20, 60),), *,
+          attempts_fail: bool = True) -> None:
     """gateway → accounts (declares ``inbound``) → ledger (declares ``outbound``)::
 
         gateway   |0================================================|
         accounts     |5=========================================|  (gateway waits `inbound`)
         ledger            |attempt 1|  |attempt 2| …                (accounts waits `outbound`)
 
-    Every attempt but the last fails (a visible retry).
+    Every attempt but the last fails (a visible retry) unless ``attempts_fail`` is false.
     """
     last_end = ledger_attempts[-1][1]
     with b.span("gateway", "POST /payments", at(i, 0), at(i, last_end + 20), kind="server"):
@@ -273,7 +274,8 @@ def chain(b: TraceBuilder, i: int, inbound: int | str, outbound: int | str | Non
             with b.span("accounts", "POST /debit", at(i, 6), at(i, last_end + 14), kind="server"):
                 for n, (start, end) in enumerate(ledger_attempts):
                     call(b, i, "accounts", "ledger", "POST /entries", start, end,
-                         http("POST", outbound), error=n < len(ledger_attempts) - 1)
+                         http("POST", outbound),
+                         error=attempts_fail and n < len(ledger_attempts) - 1)
 
 
 @pytest.mark.parametrize(
@@ -335,6 +337,13 @@ def test_retries_past_the_callers_budget_are_an_inversion():
         "caller's 1000 ms budget: the late attempts are wasted load on a struggling ledger; "
         "stop retrying when the remaining deadline cannot cover another attempt."
     )
+
+
+def test_a_loop_of_successful_calls_is_not_a_retry():
+    b = TraceBuilder()
+    for i in FIVE:
+        chain(b, i, 1000, 400, ((20, 370), (380, 730), (740, 1090)), attempts_fail=False)
+    assert findings(b) == []
 
 
 def test_retries_within_the_callers_budget_are_fine():
