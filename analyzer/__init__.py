@@ -33,6 +33,11 @@ _EXPORTS = {
     "build_report": "analyzer.report",
     "trace_document": "analyzer.report",
     "paths_document": "analyzer.report",
+    "AnalysisConfig": "analyzer.config",
+    "CallAggregate": "analyzer.rules",
+    "Finding": "analyzer.rules",
+    "evaluate": "analyzer.rules",
+    "judge": "analyzer.gate",
 }
 
 __all__ = sorted(_EXPORTS)
