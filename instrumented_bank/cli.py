@@ -10,56 +10,99 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from instrumented_bank.journeys import BankApp
 from instrumented_bank.runner import BankStartError, start_bank
-from instrumented_bank.settings import DEFAULT_BASE_PORT, SCENARIOS, BankSettings
+from instrumented_bank.settings import DEFAULT_BASE_PORT, DEFAULT_DATA_DIR, SCENARIOS, BankSettings
 from instrumented_bank.traffic import TrafficGenerator, parse_mix
 
 DEFAULT_OTLP_ENDPOINT = "http://127.0.0.1:4318"
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 2, 130
 
 
+#: Flag -> (environment variable, conversion, built-in default). Precedence: flag, then
+#: environment, then the config file's ``[bank]`` table, then the default.
+_SOURCES = {
+    "scenario": ("BANK_SCENARIO", str, "as-is"),
+    "rate": ("BANK_RATE", float, 5.0),
+    "base_port": ("BANK_BASE_PORT", int, DEFAULT_BASE_PORT),
+    "duration": ("BANK_DURATION", float, None),
+    "data_dir": ("BANK_DATA_DIR", Path, DEFAULT_DATA_DIR),
+    "otlp_endpoint": ("OTEL_EXPORTER_OTLP_ENDPOINT", str, DEFAULT_OTLP_ENDPOINT),
+}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The bank's flags (every one also settable by its ``BANK_*`` variable's default)."""
-    env = BankSettings.from_env()
-    parser.add_argument("--scenario", choices=SCENARIOS, default=env.scenario,
-                        help="as-is plants the flaws listed in instrumented_bank/flaws.json; "
-                             "fixed queues deferrable work and sets every timeout (default: %(default)s)")
-    parser.add_argument("--rate", type=float, default=5.0,
-                        help="journeys per second the traffic generator starts (default: %(default)s; "
-                             "0 starts the bank without traffic)")
-    parser.add_argument("--mix", type=parse_mix, default=None, metavar="JOURNEY=WEIGHT,…",
-                        help="journey weights, e.g. card-payment=5,feed=2 (default: a card-heavy mix of all "
-                             "eight journeys)")
-    parser.add_argument("--base-port", type=int, default=env.base_port,
+    """The bank's flags. Unset flags fall back to environment, config file, default."""
+    parser.add_argument("--scenario", choices=SCENARIOS, default=None,
+                        help="as-is (default) plants the flaws listed in instrumented_bank/flaws.json; "
+                             "fixed queues deferrable work and sets every timeout [BANK_SCENARIO]")
+    parser.add_argument("--rate", type=float, default=None, metavar="PER_SECOND",
+                        help="journeys per second the traffic generator starts; 0 starts the bank "
+                             "without traffic (default: 5) [BANK_RATE]")
+    parser.add_argument("--mix", type=parse_mix, default=None, metavar="JOURNEY=WEIGHT,...",
+                        help="journey weights, e.g. card-payment=5,feed=2; journeys: "
+                             "card-payment, payment, freeze-card, balance, feed, reaction, "
+                             "profile-picture, support (default: a card-heavy mix of all eight)")
+    parser.add_argument("--base-port", type=int, default=None, metavar="PORT",
                         help=f"the gateway's port; the 14 other services take the ports after it "
-                             f"(default: %(default)s, built in {DEFAULT_BASE_PORT})")
+                             f"(default: {DEFAULT_BASE_PORT}) [BANK_BASE_PORT]")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
-                        help="stop after this many seconds (default: run until Ctrl-C)")
-    parser.add_argument("--data-dir", type=Path, default=env.data_dir,
-                        help="where each service keeps its SQLite file, the queue and the logs "
-                             "(default: %(default)s)")
-    parser.add_argument("--otlp-endpoint", default=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT",
-                                                                  DEFAULT_OTLP_ENDPOINT),
-                        help="OTLP/HTTP endpoint the services export spans to "
-                             "(default: $OTEL_EXPORTER_OTLP_ENDPOINT or %(default)s)")
+                        help="stop after this many seconds (default: run until Ctrl-C) [BANK_DURATION]")
+    parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                        help="where each service keeps its SQLite file, the queue and its log "
+                             f"(default: {DEFAULT_DATA_DIR}) [BANK_DATA_DIR]")
+    parser.add_argument("--otlp-endpoint", default=None, metavar="URL",
+                        help=f"OTLP/HTTP endpoint the services export spans to "
+                             f"(default: {DEFAULT_OTLP_ENDPOINT}) [OTEL_EXPORTER_OTLP_ENDPOINT]")
+
+
+def resolve(args: argparse.Namespace, file_values: Mapping[str, Any] | None = None,
+            environ: Mapping[str, str] | None = None) -> argparse.Namespace:
+    """``args`` with every unset flag filled from the environment, the config file's
+    ``[bank]`` table (keys spelled like the flags, ``-`` or ``_``), or the default."""
+    env = os.environ if environ is None else environ
+    table = {key.replace("-", "_"): value for key, value in (file_values or {}).items()}
+    unknown = set(table) - set(_SOURCES)
+    if unknown:
+        raise ValueError(f"[bank]: unknown key(s) {', '.join(sorted(unknown))} "
+                         f"(known: {', '.join(k.replace('_', '-') for k in _SOURCES)})")
+    resolved = argparse.Namespace(**vars(args))
+    for name, (variable, convert, default) in _SOURCES.items():
+        if getattr(resolved, name, None) is not None:
+            continue
+        if env.get(variable):
+            raw, origin = env[variable], variable
+        elif name in table:
+            raw, origin = table[name], f"[bank] {name.replace('_', '-')}"
+        else:
+            setattr(resolved, name, default)
+            continue
+        try:
+            setattr(resolved, name, convert(raw))
+        except (TypeError, ValueError):
+            raise ValueError(f"{origin}={raw!r} is not a valid {convert.__name__}") from None
+    return resolved
 
 
 def settings_from_args(args: argparse.Namespace) -> BankSettings:
-    """Environment settings with the flags applied on top."""
+    """Environment settings (faults, host, …) with the resolved flags applied on top."""
     env = BankSettings.from_env()
-    return BankSettings(
-        scenario=args.scenario, base_port=args.base_port, host=env.host, url_template=env.url_template,
-        data_dir=args.data_dir, accounts=env.accounts, queue_poll_ms=env.queue_poll_ms, faults=env.faults,
-    )
+    return replace(env, scenario=args.scenario, base_port=args.base_port, data_dir=args.data_dir)
 
 
-def run(args: argparse.Namespace, *, out=sys.stderr) -> int:
-    """Start the bank, drive traffic until the duration ends or Ctrl-C/SIGTERM, stop the bank."""
+def run(args: argparse.Namespace, *, file_values: Mapping[str, Any] | None = None, out=sys.stderr) -> int:
+    """Start the bank, drive traffic until the duration ends or Ctrl-C/SIGTERM, stop the bank.
+
+    ``file_values`` is the config file's ``[bank]`` table, if any. Returns 0 when the run
+    ended by itself, 130 when interrupted, 2 when the bank could not start.
+    """
     try:
+        args = resolve(args, file_values)
         settings = settings_from_args(args)
     except ValueError as exc:
         print(f"bank: {exc}", file=out)

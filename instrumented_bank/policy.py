@@ -33,7 +33,7 @@ _TIMEOUTS_MS: dict[tuple[str, str], int] = {
     ("payments", "transactions"): 500,
     ("transaction-enrichment", "merchant"): 300,
     ("feed-generator", "feed"): 500,
-    ("transactions", "feed"): 500,
+    ("transactions", "feed"): 400,
     ("support", "accounts"): 500,
     ("support", "profile"): 500,
     ("push", "apns"): 800,

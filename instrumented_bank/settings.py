@@ -9,6 +9,7 @@ OpenTelemetry itself is configured by the standard ``OTEL_*`` variables, not her
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -39,6 +40,8 @@ SERVICE_NAMES: tuple[str, ...] = (
 DEFAULT_BASE_PORT = 9000
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_URL_TEMPLATE = "http://127.0.0.1:{port}"
+#: Outside any source tree, and kept between runs so balances carry on where they were.
+DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "critpath-bank"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,7 @@ class BankSettings:
     """Address the services bind to (``0.0.0.0`` in containers)."""
     url_template: str = DEFAULT_URL_TEMPLATE
     """How a service reaches another: ``{name}`` and ``{port}`` are filled in."""
-    data_dir: Path = Path(".bank-data")
+    data_dir: Path = DEFAULT_DATA_DIR
     accounts: int = 20
     """How many customers (each with one account and one card) the seed data creates."""
     queue_poll_ms: int = 50
