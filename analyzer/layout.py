@@ -357,12 +357,11 @@ def _layout_component(
     sugiyama = SugiyamaLayout(core)
     sugiyama.xspace = node_gap
     sugiyama.yspace = layer_gap
-    # Roots are the nodes nobody calls; a component that is one big cycle has none, and
-    # then its smallest name starts the ranking so the result stays deterministic.
-    roots = [vertices[n] for n in component if not any(t == n for _, t in pairs)]
-    if not roots:
-        roots = [vertices[component[0]]]
-    sugiyama.init_all(roots=roots)
+    # grandalf roots the ranking at the nodes nobody calls and reverses the back edges of
+    # a depth-first search (in the sorted order given here, so deterministically) to break
+    # cycles; a component with no uncalled node is handled the same way. Choosing a root
+    # by hand inside a cycle can leave a node ranked before its callers and crash.
+    sugiyama.init_all()
     sugiyama.draw(ORDERING_ROUNDS)
 
     lo, hi = math.inf, -math.inf

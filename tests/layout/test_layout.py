@@ -131,6 +131,15 @@ def test_cycles_are_laid_out_and_the_edge_closing_them_is_marked_back():
     assert_well_formed(layout, nodes, edges)
 
 
+def test_a_component_without_an_uncalled_node_is_still_ranked():
+    # Found by hypothesis: every node is called by someone, and the cycle is not the
+    # whole component (s0 hangs off it).
+    edges = [("s1", "s0"), ("s1", "s2"), ("s2", "s1")]
+    layout = layered_layout(["s0", "s1", "s2"], edges)
+    assert_well_formed(layout, ["s0", "s1", "s2"], edges)
+    assert layout.nodes["s1"].layer < layout.nodes["s0"].layer
+
+
 def test_two_services_calling_each_other_get_two_separate_lines():
     layout = layered_layout(["a", "b"], [("a", "b"), ("b", "a")])
     forth, back = layout.edges[("a", "b")], layout.edges[("b", "a")]

@@ -1,0 +1,178 @@
+"""Data for the dashboard's tests: real traces, analysed by the real analyzer.
+
+:class:`AnalyzedView` is a ``LiveView`` (docs/design.md) whose report and trace
+documents come from ``analyzer.report`` over spans decoded from OTLP protobuf that the
+OpenTelemetry SDK produced (``tests/support/sdk.py``). It is a data source for the pages
+under test, not a stand-in for them; the browser tests also run against the real
+collector app.
+
+The scenarios draw a small bank: a gateway, four services, a database and a queue,
+with an asynchronous hand-off and some failures; and a hostile variant whose names
+and attributes are script and markup payloads.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from analyzer.aggregate import Aggregate
+from analyzer.assemble import assemble
+from analyzer.decode import decode
+from analyzer.model import Span
+from analyzer.report import build_report, trace_document
+from tests.support.sdk import TraceBuilder
+
+MS = 1_000_000
+
+XSS_PAYLOADS = (
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "<svg onload=alert(1)>",
+    "javascript:alert(1)",
+    "'><iframe src=javascript:alert(1)>",
+    "</title><script>alert(document.domain)</script>",
+)
+
+
+@dataclass(frozen=True)
+class BankNames:
+    """The names one scenario uses; the hostile variant swaps in payloads."""
+
+    gateway: str = "web-gateway"
+    accounts: str = "accounts"
+    payments: str = "payments"
+    ledger: str = "ledger"
+    notifier: str = "notifier"
+    transfer: str = "POST /transfer"
+    balance: str = "GET /balance"
+    database: str = "postgresql"
+    queue: str = "kafka"
+
+
+HOSTILE = BankNames(
+    gateway=XSS_PAYLOADS[0],
+    accounts=XSS_PAYLOADS[1],
+    payments="payments",
+    ledger=XSS_PAYLOADS[5],
+    notifier="notifier",
+    transfer=XSS_PAYLOADS[2],
+    balance="GET /balance?x=" + XSS_PAYLOADS[4],
+    database="<b onmouseover=alert(1)>db</b>",
+    queue=XSS_PAYLOADS[3],
+)
+
+
+class AnalyzedView:
+    """A ``LiveView`` over traces folded into a real :class:`analyzer.aggregate.Aggregate`.
+
+    Every window shows everything (these tests are about pages, not windows). Safe to
+    feed from a test thread while a server thread reads it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._aggregate = Aggregate()
+        self._documents: dict[str, dict] = {}
+        self._exemplars: dict[tuple[str, str], list[dict]] = {}
+        self.version = 0
+
+    def add_spans(self, spans: Iterable[Span]) -> list[str]:
+        """Analyse the spans' traces; returns their trace ids."""
+        added = []
+        with self._lock:
+            for trace in assemble(spans):
+                ctx = self._aggregate.add_trace(trace)
+                if ctx is None:
+                    continue
+                doc = trace_document(ctx)
+                self._documents[trace.trace_id] = doc
+                self._exemplars.setdefault((ctx.endpoint.service, ctx.endpoint.name), []).append({
+                    "trace_id": trace.trace_id, "duration_ms": doc["duration_ms"],
+                    "error": ctx.error, "start_ns": ctx.root.start_ns,
+                })
+                added.append(trace.trace_id)
+            self.version += 1
+        return added
+
+    def add_otlp(self, payload: bytes) -> list[str]:
+        """Decode an OTLP protobuf request (keeping every attribute) and analyse it."""
+        return self.add_spans(decode(payload, source="sdk", keep_attributes=None).spans)
+
+    def report(self, window: str = "all") -> dict:
+        with self._lock:
+            return build_report(self._aggregate, generated_at="2026-12-03T17:00:00Z")
+
+    def trace(self, trace_id: str) -> dict | None:
+        with self._lock:
+            return self._documents.get(trace_id)
+
+    def exemplars(self, service: str, name: str) -> list[dict]:
+        with self._lock:
+            return list(self._exemplars.get((service, name), []))
+
+
+def bank_traces(count: int, *, names: BankNames = BankNames(), seed: int = 7,
+                start_ns: int | None = None, fail_every: int = 6) -> bytes:
+    """``count`` traces of the bank (transfers and balance reads) as OTLP protobuf bytes.
+
+    Transfers: gateway → accounts (verify, reads the database) → payments → ledger
+    (writes the database), then payments publishes to the queue and the notifier
+    consumes after the response has gone. Every ``fail_every``-th transfer fails in
+    payments. Times are drawn from a seeded generator, so runs repeat.
+    """
+    rng = random.Random(seed)
+    builder = TraceBuilder()
+    t = start_ns if start_ns is not None else time.time_ns() - 60_000 * MS
+    for i in range(count):
+        jitter = rng.uniform(0.6, 1.6)
+        if i % 3 == 2:
+            _balance(builder, names, t, jitter)
+        else:
+            _transfer(builder, names, t, jitter, failing=fail_every > 0 and i % fail_every == 0,
+                      hostile=names == HOSTILE)
+        t += 200 * MS
+    return builder.otlp_protobuf()
+
+
+def _transfer(b: TraceBuilder, n: BankNames, t0: int, k: float, failing: bool, hostile: bool) -> None:
+    def at(ms: float) -> int:
+        return t0 + int(ms * k * MS)
+
+    attributes = {"http.route": n.transfer}
+    if hostile:
+        attributes.update({f"payload.{i}": p for i, p in enumerate(XSS_PAYLOADS)})
+    with b.span(n.gateway, n.transfer, at(0), at(120), kind="server", attributes=attributes, error=failing):
+        with b.span(n.gateway, f"POST {n.accounts}/verify", at(4), at(34), kind="client",
+                    attributes={"http.request.header.x-bank-timeout-ms": ("2000",)}):
+            with b.span(n.accounts, "POST /verify", at(6), at(32), kind="server"):
+                with b.span(n.accounts, "SELECT accounts", at(9), at(27), kind="client",
+                            attributes={"db.system": n.database, "db.statement": "SELECT * FROM accounts WHERE id = ?"}):
+                    pass
+        with b.span(n.gateway, f"POST {n.payments}/charge", at(38), at(116), kind="client", error=failing):
+            with b.span(n.payments, "POST /charge", at(40), at(113), kind="server", error=failing):
+                with b.span(n.payments, f"POST {n.ledger}/append", at(44), at(96), kind="client"):
+                    with b.span(n.ledger, "POST /append", at(46), at(94), kind="server"):
+                        with b.span(n.ledger, "INSERT entries", at(50), at(91), kind="client",
+                                    attributes={"db.system": n.database}):
+                            pass
+                with b.span(n.payments, "publish transfer.done", at(97), at(101), kind="producer",
+                            attributes={"messaging.system": n.queue}):
+                    with b.span(n.notifier, "process transfer.done", at(103), at(160), kind="consumer",
+                                attributes={"messaging.system": n.queue}):
+                        pass
+
+
+def _balance(b: TraceBuilder, n: BankNames, t0: int, k: float) -> None:
+    def at(ms: float) -> int:
+        return t0 + int(ms * k * MS)
+
+    with b.span(n.gateway, n.balance, at(0), at(30), kind="server"):
+        with b.span(n.gateway, f"GET {n.accounts}/balance", at(2), at(28), kind="client"):
+            with b.span(n.accounts, "GET /balance", at(4), at(26), kind="server"):
+                with b.span(n.accounts, "SELECT balance", at(6), at(22), kind="client",
+                            attributes={"db.system": n.database}):
+                    pass
