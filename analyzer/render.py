@@ -12,6 +12,7 @@ the worst few and a note saying how many were left out.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -121,9 +122,12 @@ def _more(shown: int, total: int, what: str) -> list[str]:
 
 def render_report_text(
     report: Mapping[str, Any], *, max_endpoints: int = 10, max_edges: int = 15,
-    max_findings: int = 20,
+    max_findings: int = 20, message_width: int = 100,
 ) -> str:
-    """The report as plain text: findings, endpoints and edges, worst first, aligned."""
+    """The report as plain text: findings, endpoints and edges, worst first, aligned.
+
+    Finding messages are wrapped at ``message_width`` columns under their finding.
+    """
     lines = [
         f"critpath: {report['traces']} traces, {report['spans']} spans, "
         f"{sum(1 for s in report['services'] if s['kind'] == 'service')} services "
@@ -134,10 +138,16 @@ def render_report_text(
     lines.append("")
     if findings:
         lines.append(f"FINDINGS ({len(findings)}, worst first)")
-        rows = [(f["severity"].upper(), f["rule"], _subject(f), f["message"])
-                for f in findings[:max_findings]]
-        lines += ["  " + line for line in table(("SEVERITY", "RULE", "WHERE", "WHAT TO DO"),
-                                                 rows, "<<<<")]
+        shown = findings[:max_findings]
+        rows = table(("SEVERITY", "RULE", "WHERE"),
+                     [(f["severity"].upper(), f["rule"], _subject(f)) for f in shown], "<<<")
+        lines.append("  " + rows[0])
+        # Messages say what to do and are long: each goes, wrapped, under its finding's row.
+        indent = " " * (2 + len("SEVERITY") + 2)
+        for finding, row in zip(shown, rows[1:], strict=True):
+            lines.append("  " + row)
+            lines += textwrap.wrap(finding["message"], width=max(40, message_width),
+                                   initial_indent=indent, subsequent_indent=indent)
         lines += _more(max_findings, len(findings), "findings")
     else:
         lines.append("FINDINGS: none")
@@ -270,10 +280,14 @@ def render_path_text(document: Mapping[str, Any], *, width: int = 100) -> str:
         labels.append("  " * depth + span["name"] + mark)
         services.append(span["service"])
         durations.append(format_ms((span["end_ns"] - span["start_ns"]) / 1e6) + " ms")
-    label_width = min(48, max([len(label) for label in labels] + [4]))
     service_width = min(28, max([len(s) for s in services] + [7]))
     duration_width = max([len(d) for d in durations] + [8])
-    bar_width = max(10, width - label_width - service_width - duration_width - 8)
+    # The bar is the point of the view: it keeps at least 40% of the line, and span
+    # names are cut (…) rather than squeezing it.
+    fixed = service_width + duration_width + 8
+    room = width - fixed - max(20, width * 2 // 5)
+    label_width = max(12, min(48, room, max([len(label) for label in labels] + [4])))
+    bar_width = max(10, width - label_width - fixed)
     cell_ns = (end - origin) / bar_width if end > origin else 1.0
 
     endpoint = document["endpoint"]

@@ -75,10 +75,23 @@ def test_report_text_lists_findings_worst_first():
     text = render_report_text(with_findings(drawn_report()))
     assert text.split("\n\n")[1] == """\
 FINDINGS (3, worst first)
-  SEVERITY  RULE                 WHERE        WHAT TO DO
-  CRITICAL  missing-timeout      web → api    set a timeout | 2 s
-  WARNING   critical-path-depth  web GET /    depth 5 > budget 4
-  WARNING   deferrable-work      web → audit  queue the audit write"""
+  SEVERITY  RULE                 WHERE
+  CRITICAL  missing-timeout      web → api
+            set a timeout | 2 s
+  WARNING   critical-path-depth  web GET /
+            depth 5 > budget 4
+  WARNING   deferrable-work      web → audit
+            queue the audit write"""
+
+
+def test_long_finding_messages_wrap_under_their_row():
+    report = with_findings(drawn_report())
+    report["findings"] = report["findings"][:1]
+    report["findings"][0]["message"] = "word " * 30
+    section = render_report_text(report, message_width=50).split("\n\n")[1].splitlines()
+    # 12 columns of indent leave 38 for text: 7 words a line, 30 words in 5 lines
+    assert section[3:] == ["            " + " ".join(["word"] * 7)] * 4 + [
+        "            word word"]
 
 
 def test_report_text_cuts_long_lists():
