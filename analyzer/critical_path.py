@@ -26,7 +26,7 @@ Inputs are never modified: clamped windows live in the walk's own frames.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -107,44 +107,58 @@ def critical_path(
         return [Segment(root_id, start, end)]
 
     children = trace.children
-    # Sections are found backwards in time; each is [owner, start, end] and a new one
-    # extends the previous when the owner is the same (the previous one starts where
-    # the new one ends, because the walk's cursor only moves back).
-    sections: list[list] = []
-    # A frame is [span, clamped start, candidates, next candidate index]; candidates are
-    # (clamped end, clamped start, span id) sorted by end, latest first.
-    stack: list[list] = [[root, start, _candidates(root, start, end, children, spans, exclude), 0]]
+    # Sections are found backwards in time, as three flat lists (owner, start, end) rather
+    # than objects: deep traces produce two sections per span, and fewer allocations mean
+    # less garbage-collector work. A new section extends the previous one when the owner
+    # is the same (it ends where the previous one starts: the cursor only moves back).
+    owners: list[str] = []
+    lows: list[int] = []
+    highs: list[int] = []
+    # The walk's stack, also as parallel lists: the span, its clamped start, its candidate
+    # children (see _candidates) and the position of the next candidate to consider.
+    stack_ids = [root_id]
+    stack_starts = [start]
+    stack_kids = [_candidates(root, start, end, children, spans, exclude)]
+    stack_next = [0]
     cursor = end
-    while stack:
-        frame = stack[-1]
-        span, span_start, kids, i = frame
+    while stack_ids:
+        kids = stack_kids[-1]
+        i = stack_next[-1]
         n = len(kids)
         # Children ending after the cursor can never qualify again (the cursor only moves
         # back), so the scan resumes where it stopped: linear over all children overall.
         while i < n:
-            kid_end, kid_start, _ = kids[i]
+            kid_end = kids[i]
+            kid_start = kids[i + 1]
             if kid_end <= cursor and kid_start < cursor:
+                kid_id = kids[i + 2]
                 break
-            i += 1
-        owner = span.span_id
-        if i < n:
-            kid_end, kid_start, kid_id = kids[i]
-            frame[3] = i + 1
-            low = kid_end
-        else:
-            low = span_start
+            i += 3
+        owner = stack_ids[-1]
+        low = kid_end if i < n else stack_starts[-1]
         if low < cursor:
-            if sections and sections[-1][0] == owner:
-                sections[-1][1] = low
+            if owners and owners[-1] == owner:
+                lows[-1] = low
             else:
-                sections.append([owner, low, cursor])
+                owners.append(owner)
+                lows.append(low)
+                highs.append(cursor)
             cursor = low
         if i < n:
-            kid = spans[kid_id]
-            stack.append([kid, kid_start, _candidates(kid, kid_start, kid_end, children, spans, exclude), 0])
+            stack_next[-1] = i + 3
+            stack_ids.append(kid_id)
+            stack_starts.append(kid_start)
+            stack_kids.append(_candidates(spans[kid_id], kid_start, kid_end, children, spans, exclude))
+            stack_next.append(0)
         else:
-            stack.pop()
-    return [Segment(owner, low, high) for owner, low, high in reversed(sections)]
+            stack_ids.pop()
+            stack_starts.pop()
+            stack_kids.pop()
+            stack_next.pop()
+    owners.reverse()
+    lows.reverse()
+    highs.reverse()
+    return list(map(Segment, owners, lows, highs))
 
 
 def _candidates(
@@ -154,18 +168,19 @@ def _candidates(
     children: Mapping[str, tuple[str, ...]],
     spans: Mapping[str, Span],
     exclude: Collection[str],
-) -> list[tuple[int, int, str]]:
+) -> Sequence[int | str]:
     """The synchronous children of ``parent`` clamped to its window ``[start, end]``.
 
-    Returns ``(end, start, span_id)`` tuples, latest end first; among equal ends the
-    children keep the trace's order (start time, then span id), so a tie goes to the
-    child that started first.
+    Returns a flat sequence of ``end, start, span_id`` triples, latest end first; among
+    equal ends the children keep the trace's order (start time, then span id), so a tie
+    goes to the child that started first. Flat, because on a deep trace every frame's
+    candidates stay alive at once, and one list per span is cheaper than a tuple per child.
     """
     kid_ids = children.get(parent.span_id)
     if not kid_ids:
-        return []
+        return ()
     from_producer = parent.kind is _PRODUCER
-    out = []
+    found = []
     for kid_id in kid_ids:
         kid = spans[kid_id]
         if kid.follows_from or (from_producer and kid.kind is _CONSUMER):
@@ -184,9 +199,11 @@ def _candidates(
             kid_end = end
         elif kid_end < kid_start:
             kid_end = kid_start
-        out.append((kid_end, kid_start, kid_id))
-    out.sort(key=_end_of, reverse=True)  # stable even in reverse: ties keep trace order
-    return out
+        found.append((kid_end, kid_start, kid_id))
+    if len(found) == 1:
+        return found[0]
+    found.sort(key=_end_of, reverse=True)  # stable even in reverse: ties keep trace order
+    return [field for triple in found for field in triple]
 
 
 def critical_paths(trace: Trace) -> dict[str, list[Segment]]:

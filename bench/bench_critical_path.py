@@ -1,0 +1,111 @@
+"""Trace assembly and critical path, per span, on traces of 10 to 100,000 spans.
+
+Three shapes per size, because the walk's cost depends on shape: *wide* (one root with
+every other span as its child: one big sort), *deep* (a single chain: the walk descends
+through every span) and *mixed* (random fan-out 1-8 with overlapping, skewed, async and
+zero-length children: what real traces look like).
+
+The reference, measured in the same run, is a plain linear pass over the same spans
+(summing their durations), so the figures read as multiples of the cheapest possible
+per-span Python work on this machine. The target is an absolute budget: at most 3 µs per
+span for the critical path at every size, i.e. linear growth.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+from analyzer.assemble import assemble
+from analyzer.critical_path import critical_path
+from analyzer.model import Span, SpanKind
+
+TARGET_US_PER_SPAN = 3.0
+SIZES = (10, 100, 1_000, 10_000, 100_000)
+QUICK_SIZES = (10, 100, 1_000, 10_000)
+SHAPES = ("wide", "deep", "mixed")
+TRACE_ID = "5b8efff798038103d269b633813fc60c"
+
+
+def run(quick: bool) -> str:
+    """Measure every size and shape; return the report as text."""
+    sizes = QUICK_SIZES if quick else SIZES
+    lines = [
+        f"target: critical path <= {TARGET_US_PER_SPAN:.1f} µs/span at every size; "
+        "reference: one linear pass summing span durations",
+        f"{'spans':>7} {'shape':<6} {'ref µs/span':>11} {'assemble':>16} {'critical path':>18}  verdict",
+    ]
+    failures = 0
+    for n in sizes:
+        for shape in SHAPES:
+            spans = _make(shape, n, random.Random(n))
+            # Enough repetitions that each measurement covers roughly 200,000 spans.
+            reps = max(1, 200_000 // n) if not quick else max(1, 20_000 // n)
+            ref = _per_span(lambda: _linear_pass(spans), n, reps)
+            traces = assemble(spans)
+            assert len(traces) == 1
+            trace = traces[0]
+            assembly = _per_span(lambda: assemble(spans), n, reps)
+            path = _per_span(lambda: critical_path(trace), n, reps)
+            ok = path <= TARGET_US_PER_SPAN
+            failures += not ok
+            lines.append(
+                f"{n:>7} {shape:<6} {ref:>11.3f} {assembly:>7.2f} ({assembly / ref:>5.1f}x) "
+                f"{path:>8.2f} ({path / ref:>5.1f}x)  {'PASS' if ok else 'FAIL'}"
+            )
+    lines.append("all sizes PASS" if not failures else f"{failures} size/shape combinations FAIL")
+    return "\n".join(lines)
+
+
+def _per_span(job: Callable[[], object], n: int, reps: int) -> float:
+    """Best of three timings of ``reps`` runs of ``job``, in µs per span."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(reps):
+            job()
+        best = min(best, time.perf_counter() - started)
+    return best / reps / n * 1e6
+
+
+def _linear_pass(spans: list[Span]) -> int:
+    total = 0
+    for span in spans:
+        total += span.end_ns - span.start_ns
+    return total
+
+
+def _make(shape: str, n: int, rng: random.Random) -> list[Span]:
+    ids = [f"{i + 1:016x}" for i in range(n)]
+
+    def span(i: int, parent: int | None, start: int, end: int, kind: SpanKind = SpanKind.SERVER, **extra) -> Span:
+        return Span(
+            TRACE_ID, ids[i], None if parent is None else ids[parent], f"svc{i % 7}", "op",
+            kind, start, end, **extra,
+        )
+
+    if shape == "wide":
+        out = [span(0, None, 0, 10 * n)]
+        for i in range(1, n):
+            start = rng.randrange(10 * n)
+            out.append(span(i, 0, start, start + rng.randrange(1, 1000)))
+    elif shape == "deep":
+        out = [span(i, i - 1 if i else None, i * 10, 20 * n - i * 10) for i in range(n)]
+    else:
+        out = [span(0, None, 0, 1_000_000)]
+        windows = [(0, 1_000_000)]
+        parents = [0]
+        for i in range(1, n):
+            # Attach to one of the recent spans: fan-out of a few, depth that grows slowly.
+            parent = parents[-1 - min(len(parents) - 1, rng.randrange(8))]
+            low, high = windows[parent]
+            start = rng.randrange(low - 10, high)  # sometimes before the parent: skew
+            end = start + rng.randrange(0, max(1, (high - low) // 2 + 20))  # may outlive it
+            roll = rng.random()
+            kind = SpanKind.CONSUMER if roll < 0.05 else SpanKind.CLIENT
+            out.append(span(i, parent, start, end, kind, follows_from=roll > 0.97))
+            windows.append((start, max(start + 1, end)))
+            parents.append(i)
+    rng.shuffle(out)  # arrival order is never tree order
+    return out
