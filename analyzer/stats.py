@@ -32,7 +32,7 @@ them, never an average of two calls that did happen.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 RELATIVE_ACCURACY = 0.01
@@ -193,6 +193,24 @@ class LatencySketch:
                 estimate = round(_representative(index))
                 return min(self.max, max(self.min, estimate))
         return self.max
+
+    def cumulative_counts(self, bounds_ns: Sequence[float]) -> list[int]:
+        """How many observations are ≤ each bound (ns): Prometheus histogram buckets.
+
+        Exact while the sketch is exact. Once bucketed, a bucket counts as soon as its
+        upper edge ``γ^i`` is ≤ the bound (it never counts values above the bound), so
+        only values less than a factor γ (about 2%) below a bound can be missed.
+        """
+        if self._exact is not None:
+            points = sorted(self._exact.items())
+        else:
+            assert self._buckets is not None
+            points = [(0, self._zeros)] + [(_GAMMA**index, n)
+                                           for index, n in sorted(self._buckets.items())]
+        counts = []
+        for bound in bounds_ns:
+            counts.append(sum(n for value, n in points if value <= bound))
+        return counts
 
     def quantile_ms(self, q: float, digits: int = 3) -> float | None:
         """:meth:`quantile` in milliseconds, rounded to ``digits`` decimals."""

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.stats import EXACT_LIMIT, MAX_INDEX, RELATIVE_ACCURACY, LatencySketch, merged
+from analyzer.stats import (
+    EXACT_LIMIT,
+    MAX_INDEX,
+    RELATIVE_ACCURACY,
+    LatencySketch,
+    merged,
+    nearest_rank,
+)
 
 durations = st.integers(min_value=0, max_value=10**13)  # up to ~3 hours in ns
 samples = st.lists(durations, min_size=1, max_size=400)
@@ -118,3 +125,25 @@ def test_copy_is_independent():
     clone = sketch.copy()
     clone.add(100)
     assert (sketch.count, clone.count) == (3, 4)
+
+
+def test_nearest_rank_ignores_float_noise():
+    assert 0.07 * 100 > 7  # the noise in question
+    assert [nearest_rank(q, 100) for q in (0.0, 0.07, 0.5, 0.99, 1.0)] == [0, 6, 49, 98, 99]
+    assert nearest_rank(0.99, 1) == 0
+
+
+def test_cumulative_counts_exact():
+    sketch = sketch_of([1, 5, 5, 10, 200])
+    assert sketch.cumulative_counts([0, 1, 5, 9.9, 10, 1e9]) == [0, 1, 3, 3, 4, 5]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(durations, min_size=EXACT_LIMIT + 1, max_size=300), durations)
+def test_cumulative_counts_bucketed_never_overcount(values, bound):
+    sketch = sketch_of(values)
+    [counted] = sketch.cumulative_counts([bound])
+    assert counted <= sum(1 for v in values if v <= bound)
+    # a value is surely counted once its bucket's upper edge (at most γ·value) fits
+    gamma = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+    assert counted >= sum(1 for v in values if v * gamma * (1 + 1e-9) <= bound)
