@@ -45,8 +45,30 @@ _ROW = attrgetter("trace_id", "span_id", "parent_span_id", "name", "kind",
                   "start_time_unix_nano", "end_time_unix_nano", "status", "attributes",
                   "events", "links")
 
-_NOT_SEEN = None  # ``dict.get`` default: this raw attribute is new in this request
-_NOT_KEPT = ()  # cached for a raw attribute the caller does not keep; falsy for filter()
+_NOT_KEPT = ()  # what _learn returns for an attribute the caller does not keep (falsy)
+
+
+class _Everything(dict):
+    """Prefix table when every attribute is kept: every prefix maps to "parse it"."""
+
+    def get(self, prefix, default=None):  # noqa: D102 - dict protocol
+        return ""
+
+
+def _key_prefixes(keep: frozenset[str] | None) -> dict[bytes, str]:
+    """Serialized ``KeyValue`` prefixes (tag 0x0a, one-byte length, key) of the kept keys.
+
+    Keys of 128 bytes or more have a two-byte length; they never match a prefix here and
+    take the slow path, which parses the KeyValue.
+    """
+    if keep is None:
+        return _Everything()
+    table = {}
+    for key in keep:
+        encoded = key.encode()
+        if len(encoded) < 0x80:
+            table[b"\x0a" + bytes([len(encoded)]) + encoded] = key
+    return table
 
 
 def value_of(value) -> AttrValue | None:
@@ -114,9 +136,20 @@ def decode_otlp_protobuf(data: bytes, source: str,
     invalid = 0
     detail = None  # parsed on first need: most requests carry no events or links
     # Raw KeyValue bytes -> (key, value) or (), for this request only.
+    # Raw KeyValue bytes -> (key, value) when kept, () when not; per request.
     seen: dict[bytes, tuple] = {}
     seen_get = seen.get
-    new = repeat(_NOT_SEEN)
+    unseen = repeat(None)
+    prefixes_get = _key_prefixes(keep).get
+
+    def classify(raw: bytes) -> tuple:
+        """``(key, value)`` or ``()`` for a raw KeyValue not seen before."""
+        # A KeyValue starts ``0x0a len key``: look the prefix up instead of parsing; most
+        # attributes are not kept. Other layouts (long keys, odd order) are parsed.
+        if len(raw) > 1 and raw[0] == 0x0A and raw[1] < 0x80 \
+                and prefixes_get(raw[:2 + raw[1]]) is None:
+            return _NOT_KEPT
+        return learn(raw, keep, source)
     learn = _learn
     span = make_span
     row = _ROW
@@ -128,6 +161,7 @@ def decode_otlp_protobuf(data: bytes, source: str,
     for i, resource_spans in enumerate(request.resource_spans):
         service = _service(resource_spans.resource.attributes, source)
         for j, scope_spans in enumerate(resource_spans.scope_spans):
+            detail_spans = None
             for k, (trace_id, span_id, parent, name, kind, start, end, raw_status, attrs,
                     has_events, has_links) in enumerate(map(row, scope_spans.spans)):
                 if (len(trace_id) != 16 or len(span_id) != 8 or trace_id == zero_trace
@@ -145,21 +179,29 @@ def decode_otlp_protobuf(data: bytes, source: str,
                 if status is None:
                     status = status_from_number(SlimStatus.FromString(raw_status).code)
                 if attrs:
-                    hits = tuple(map(seen_get, attrs, new))
+                    # Each distinct raw KeyValue is classified once per request; the
+                    # lookups of the ones seen before run in C.
+                    hits = tuple(map(seen_get, attrs, unseen))
                     if None in hits:
-                        for raw in attrs:
-                            if raw not in seen:
-                                seen[raw] = learn(raw, keep, source)
-                        hits = tuple(map(seen_get, attrs))
+                        hits = list(hits)
+                        at = hits.index(None)
+                        while True:
+                            raw = attrs[at]
+                            hits[at] = seen[raw] = classify(raw)
+                            if None not in hits:
+                                break
+                            at = hits.index(None, at + 1)
                     kept = dict(filter(None, hits))
                     attributes = freeze(kept) if kept else empty
                 else:
                     attributes = empty
                 links = events = ()
                 if has_events or has_links:
-                    if detail is None:
-                        detail = DetailRequest.FromString(data)
-                    full = detail.resource_spans[i].scope_spans[j].spans[k]
+                    if detail_spans is None:
+                        if detail is None:
+                            detail = DetailRequest.FromString(data)
+                        detail_spans = detail.resource_spans[i].scope_spans[j].spans
+                    full = detail_spans[k]
                     if has_links:
                         links = _links(full.links)
                     if has_events:
