@@ -95,17 +95,20 @@ def settings_from_args(args: argparse.Namespace) -> BankSettings:
     return replace(env, scenario=args.scenario, base_port=args.base_port, data_dir=args.data_dir)
 
 
-def run(args: argparse.Namespace, *, file_values: Mapping[str, Any] | None = None, out=sys.stderr) -> int:
+def run(args: argparse.Namespace, *, file_values: Mapping[str, Any] | None = None, out=None,
+        prog: str = "bank") -> int:
     """Start the bank, drive traffic until the duration ends or Ctrl-C/SIGTERM, stop the bank.
 
-    ``file_values`` is the config file's ``[bank]`` table, if any. Returns 0 when the run
-    ended by itself, 130 when interrupted, 2 when the bank could not start.
+    ``file_values`` is the config file's ``[bank]`` table, if any; messages go to ``out``
+    (standard error by default) prefixed by ``prog``. Returns 0 when the run ended by
+    itself, 130 when interrupted, 2 when the bank could not start.
     """
+    out = out or sys.stderr
     try:
         args = resolve(args, file_values)
         settings = settings_from_args(args)
     except ValueError as exc:
-        print(f"bank: {exc}", file=out)
+        print(f"{prog}: {exc}", file=out)
         return EXIT_BAD_INPUT
     stop = threading.Event()
     interrupted = []
@@ -116,15 +119,15 @@ def run(args: argparse.Namespace, *, file_values: Mapping[str, Any] | None = Non
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        print(f"bank: starting 15 services ({settings.scenario}) on ports {settings.base_port}-"
+        print(f"{prog}: starting 15 services ({settings.scenario}) on ports {settings.base_port}-"
               f"{settings.base_port + 14}, exporting to {args.otlp_endpoint}", file=out)
         try:
             bank = start_bank(settings, env={"OTEL_EXPORTER_OTLP_ENDPOINT": args.otlp_endpoint})
         except BankStartError as exc:
-            print(f"bank: {exc}", file=out)
+            print(f"{prog}: {exc}", file=out)
             return EXIT_BAD_INPUT
         with bank:
-            print(f"bank: ready. App journeys at {bank.gateway_url}, card network at "
+            print(f"{prog}: ready. App journeys at {bank.gateway_url}, card network at "
                   f"{bank.card_processing_url}. Ctrl-C stops everything.", file=out)
             if args.rate > 0:
                 with BankApp(bank.gateway_url, bank.card_processing_url) as app:
@@ -132,7 +135,7 @@ def run(args: argparse.Namespace, *, file_values: Mapping[str, Any] | None = Non
                     generator.run(duration_s=args.duration, stop=stop, progress=out)
             else:
                 stop.wait(args.duration)
-            print("bank: stopping services", file=out)
+            print(f"{prog}: stopping services", file=out)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -7,8 +7,10 @@ arrival is shed and counted rather than queued without bound.
 
 from __future__ import annotations
 
+import argparse
 import collections
 import random
+import signal
 import sys
 import threading
 import time
@@ -188,3 +190,29 @@ class TrafficGenerator:
         if journey == j.SUPPORT:
             return app.contact_support(customer.account_id, "I don't recognise a payment")
         raise ValueError(f"unknown journey {journey!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m instrumented_bank.traffic``: traffic against a bank running elsewhere
+    (docker-compose runs it next to the service containers)."""
+    parser = argparse.ArgumentParser(prog="python -m instrumented_bank.traffic",
+                                     description="Run the bank's user journeys against a running bank.")
+    parser.add_argument("--gateway-url", default="http://127.0.0.1:9000")
+    parser.add_argument("--card-network-url", default="http://127.0.0.1:9003",
+                        help="where card-processing listens (card authorisations)")
+    parser.add_argument("--rate", type=float, default=5.0, help="journeys per second (default: %(default)s)")
+    parser.add_argument("--mix", type=parse_mix, default=None, metavar="JOURNEY=WEIGHT,...")
+    parser.add_argument("--accounts", type=int, default=20, help="customers seeded in the bank")
+    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with BankApp(args.gateway_url, args.card_network_url) as app:
+        generator = TrafficGenerator(app, rate=args.rate, accounts=args.accounts, mix=args.mix)
+        generator.run(duration_s=args.duration, stop=stop)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
