@@ -328,6 +328,10 @@ def summarize_path(trace: Trace, root_id: str | None = None) -> PathSummary:
     >>> summary.depth, sorted(summary.critical_ids), dict(summary.service_ns)
     (2, ['a', 'b'], {'web': 7, 'api': 3})
     """
+    if root_id is None:
+        if not trace.roots:
+            raise ValueError(f"trace {trace.trace_id}: no spans, so no critical path")
+        root_id = trace.roots[0]
     segments = critical_path(trace, root_id)
     depths = service_depths(trace)
     spans = trace.spans
@@ -336,7 +340,7 @@ def summarize_path(trace: Trace, root_id: str | None = None) -> PathSummary:
         service = spans[segment.span_id].service
         service_ns[service] = service_ns.get(service, 0) + segment.end_ns - segment.start_ns
     return PathSummary(
-        root_id=segments[0].span_id if root_id is None else root_id,
+        root_id=root_id,
         segments=tuple(segments),
         depth=critical_path_depth(trace, segments, depths),
         depths=depths,
