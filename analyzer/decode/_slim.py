@@ -73,8 +73,8 @@ _MESSAGES: tuple[tuple[str, tuple[tuple[str, int, int, int, str], ...]], ...] = 
         ("span_id", 2, _F.TYPE_BYTES, _OPT, ""),
     )),
     ("Status", (("code", 3, _F.TYPE_INT32, _OPT, ""),)),
-    # AnyValue keeps its oneof so WhichOneof tells the value's type; it is parsed only for
-    # the attribute values that are not plain short strings (see ``_values.py``).
+    # AnyValue keeps its oneof so WhichOneof tells the value's type; it is parsed only as
+    # part of a KeyValue the decoder keeps.
     ("AnyValue", (
         ("string_value", 1, _F.TYPE_STRING, _OPT, ""),
         ("bool_value", 2, _F.TYPE_BOOL, _OPT, ""),
@@ -123,7 +123,5 @@ DetailRequest = message_factory.GetMessageClass(
 #: Parses one serialized ``KeyValue`` (an attribute not seen before in this request).
 SlimKeyValue = message_factory.GetMessageClass(
     _POOL.FindMessageTypeByName(f"{_PACKAGE}.KeyValue"))
-#: Parses one serialized ``AnyValue``.
-SlimAnyValue = message_factory.GetMessageClass(_POOL.FindMessageTypeByName(f"{_PACKAGE}.AnyValue"))
 #: Parses a ``Status`` whose bytes are not one of the common two-byte forms.
 SlimStatus = message_factory.GetMessageClass(_POOL.FindMessageTypeByName(f"{_PACKAGE}.Status"))

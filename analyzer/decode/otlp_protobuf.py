@@ -27,7 +27,7 @@ from analyzer.decode._common import (
     make_span,
     status_from_number,
 )
-from analyzer.decode._slim import DetailRequest, SlimAnyValue, SlimKeyValue, SlimRequest, SlimStatus
+from analyzer.decode._slim import DetailRequest, SlimKeyValue, SlimRequest, SlimStatus
 from analyzer.model import AttrValue, Event, Link, SpanKind, StatusCode
 
 FORMAT = "otlp-protobuf"
@@ -48,21 +48,12 @@ _ROW = attrgetter("trace_id", "span_id", "parent_span_id", "name", "kind",
 _NOT_KEPT = ()  # what _learn returns for an attribute the caller does not keep (falsy)
 
 
-class _Everything(dict):
-    """Prefix table when every attribute is kept: every prefix maps to "parse it"."""
-
-    def get(self, prefix, default=None):  # noqa: D102 - dict protocol
-        return ""
-
-
-def _key_prefixes(keep: frozenset[str] | None) -> dict[bytes, str]:
+def _key_prefixes(keep: frozenset[str]) -> dict[bytes, str]:
     """Serialized ``KeyValue`` prefixes (tag 0x0a, one-byte length, key) of the kept keys.
 
     Keys of 128 bytes or more have a two-byte length; they never match a prefix here and
     take the slow path, which parses the KeyValue.
     """
-    if keep is None:
-        return _Everything()
     table = {}
     for key in keep:
         encoded = key.encode()
@@ -91,15 +82,25 @@ def value_of(value) -> AttrValue | None:
 
 def _learn(raw: bytes, keep: frozenset[str] | None, source: str) -> tuple:
     """Parse one raw ``KeyValue``: ``(key, value)`` when kept, else ``()``."""
-    try:
-        kv = SlimKeyValue.FromString(raw)
-    except ProtobufDecodeError as exc:
-        raise DecodeError(f"{source}: OTLP protobuf has a malformed attribute ({exc}); the "
-                          "file may be corrupt") from None
+    kv = _parse(SlimKeyValue, raw, source, "attribute")
     if keep is not None and kv.key not in keep:
         return _NOT_KEPT
     value = value_of(kv.value)
     return _NOT_KEPT if value is None else (kv.key, value)
+
+
+def _parse(message_class, data: bytes, source: str, what: str):
+    """Parse a part the slim request kept as raw bytes (it was not validated then)."""
+    try:
+        return message_class.FromString(data)
+    except ProtobufDecodeError as exc:
+        raise DecodeError(f"{source}: OTLP protobuf has a malformed {what} ({exc}); the file "
+                          "may be corrupt") from None
+
+
+def _status(raw: bytes, source: str) -> StatusCode:
+    """A Status that is not one of the common two-byte forms (e.g. it has a message)."""
+    return status_from_number(_parse(SlimStatus, raw, source, "span status").code)
 
 
 def _service(resource_attributes, source: str) -> str:
@@ -135,22 +136,21 @@ def decode_otlp_protobuf(data: bytes, source: str,
     append = spans.append
     invalid = 0
     detail = None  # parsed on first need: most requests carry no events or links
-    # Raw KeyValue bytes -> (key, value) or (), for this request only.
-    # Raw KeyValue bytes -> (key, value) when kept, () when not; per request.
+    # Raw KeyValue bytes -> (key, value) when kept, () when not; for this request only.
     seen: dict[bytes, tuple] = {}
     seen_get = seen.get
     unseen = repeat(None)
-    prefixes_get = _key_prefixes(keep).get
+    prefixes_get = _key_prefixes(keep or frozenset()).get
 
     def classify(raw: bytes) -> tuple:
         """``(key, value)`` or ``()`` for a raw KeyValue not seen before."""
         # A KeyValue starts ``0x0a len key``: look the prefix up instead of parsing; most
         # attributes are not kept. Other layouts (long keys, odd order) are parsed.
-        if len(raw) > 1 and raw[0] == 0x0A and raw[1] < 0x80 \
+        if keep is not None and len(raw) > 1 and raw[0] == 0x0A and raw[1] < 0x80 \
                 and prefixes_get(raw[:2 + raw[1]]) is None:
             return _NOT_KEPT
-        return learn(raw, keep, source)
-    learn = _learn
+        return _learn(raw, keep, source)
+
     span = make_span
     row = _ROW
     kinds = KIND_BY_NUMBER
@@ -177,7 +177,7 @@ def decode_otlp_protobuf(data: bytes, source: str,
                     continue
                 status = statuses.get(raw_status)
                 if status is None:
-                    status = status_from_number(SlimStatus.FromString(raw_status).code)
+                    status = _status(raw_status, source)
                 if attrs:
                     # Each distinct raw KeyValue is classified once per request; the
                     # lookups of the ones seen before run in C.
@@ -199,7 +199,7 @@ def decode_otlp_protobuf(data: bytes, source: str,
                 if has_events or has_links:
                     if detail_spans is None:
                         if detail is None:
-                            detail = DetailRequest.FromString(data)
+                            detail = _parse(DetailRequest, data, source, "event or link")
                         detail_spans = detail.resource_spans[i].scope_spans[j].spans
                     full = detail_spans[k]
                     if has_links:

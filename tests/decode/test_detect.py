@@ -21,6 +21,18 @@ def protobuf_request() -> bytes:
     return request.SerializeToString()
 
 
+def _delimited(tag: bytes, payload: bytes) -> bytes:
+    assert len(payload) < 0x80
+    return tag + bytes([len(payload)]) + payload
+
+
+def request_with_span_field(tag: bytes, payload: bytes) -> bytes:
+    """A request with one valid span plus one raw length-delimited field."""
+    span = (_delimited(b"\x0a", bytes.fromhex(T)) + _delimited(b"\x12", bytes.fromhex(A))
+            + _delimited(tag, payload))
+    return _delimited(b"\x0a", _delimited(b"\x12", _delimited(b"\x12", span)))
+
+
 OTLP_REQUEST = {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": T, "spanId": A}]}]}]}
 JAEGER_DOC = {"data": [{"traceID": T, "spans": [{"traceID": T, "spanID": A}], "processes": {}}]}
 ZIPKIN_DOC = [{"traceId": T, "id": A}]
@@ -69,6 +81,12 @@ MALFORMED = [
     pytest.param(bytes(range(256)) * 4, "not valid OTLP protobuf", id="random-bytes"),
     pytest.param(b"\x08\x96\x01", "no OTLP resource spans found", id="protobuf-of-another-message"),
     pytest.param(b"hello, world", "not valid OTLP protobuf", id="plain-text"),
+    # A span whose status is a truncated varint, and one whose kept attribute has a cut
+    # value: the slim parse keeps both as raw bytes, so the decoder checks them as it reads.
+    pytest.param(request_with_span_field(b"\x7a", b"\x18"), "malformed span status",
+                 id="protobuf-bad-status"),
+    pytest.param(request_with_span_field(b"\x4a", b"\x0a\x0cpeer.service\x12\x05"), "malformed attribute",
+                 id="protobuf-bad-attribute"),
     pytest.param(json.dumps(OTLP_REQUEST).encode()[:-7], "invalid JSON at line 1", id="truncated-json"),
     pytest.param(b'{"traces": []}', "JSON of an unknown shape", id="object-of-wrong-shape"),
     pytest.param(b"[1, 2]", "got an array of int", id="array-of-numbers"),
