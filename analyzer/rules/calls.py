@@ -29,7 +29,7 @@ from analyzer.stats import LatencySketch, nearest_rank
 
 __all__ = [
     "TraceView", "CallKey", "CallObservation", "CallStats", "EndpointDepths", "CallAggregate",
-    "observe_calls", "call_kind", "server_of", "what_if_saved_ns",
+    "observe_calls", "call_kind", "call_failed", "server_of", "what_if_saved_ns",
 ]
 
 
@@ -159,6 +159,39 @@ def call_kind(span: Span, server: Span | None = None) -> str:
         if verb in _WRITE_SQL:
             return "write"
     return "unknown"
+
+
+# 4xx answers (but timeouts and throttling) and their gRPC counterparts are the server's
+# verdict on the request: the caller reads them ("unknown card", "insufficient funds").
+# Instrumentation marks such client spans ERROR, yet the dependency did not fail.
+_ANSWER_HTTP_EXCEPT = frozenset({408, 429})
+_ANSWER_GRPC = frozenset({3, 5, 6, 7, 9, 11, 16})  # INVALID_ARGUMENT … UNAUTHENTICATED
+
+
+def _status_code(span: Span, server: Span | None, keys: tuple[str, ...]) -> int | None:
+    for source in (span, server):
+        if source is None:
+            continue
+        for key in keys:
+            value = source.attributes.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.isdigit():
+                return int(value)
+    return None
+
+
+def call_failed(span: Span, server: Span | None = None) -> bool:
+    """True when the call failed: its span or its server's is ERROR, and the error is
+    not an answer the caller can use (an HTTP 4xx other than 408/429, or a gRPC status
+    such as NOT_FOUND or FAILED_PRECONDITION)."""
+    if not (span.is_error or (server is not None and server.is_error)):
+        return False
+    http_status = _status_code(span, server, ("http.response.status_code", "http.status_code"))
+    if http_status is not None and 400 <= http_status < 500:
+        return http_status in _ANSWER_HTTP_EXCEPT
+    grpc_status = _status_code(span, server, ("rpc.grpc.status_code",))
+    return grpc_status not in _ANSWER_GRPC
 
 
 def _is_request(span: Span, server: Span | None) -> bool:
@@ -324,7 +357,7 @@ def observe_calls(ctx: TraceView, timeout_keys: Sequence[str] = DEFAULT_TIMEOUT_
             client_name=span.name,
             start_ns=span.start_ns,
             end_ns=span.end_ns,
-            failed=span.is_error or (server_span is not None and server_span.is_error),
+            failed=call_failed(span, server_span),
             caller_failed=None if entry is None else entry.is_error,
             kind=kind,
             request=_is_request(span, server_span),

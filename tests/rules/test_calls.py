@@ -10,7 +10,7 @@ import pytest
 from analyzer.aggregate import trace_context
 from analyzer.model import Event, Span, SpanKind, StatusCode
 from analyzer.rules import CallAggregate, observe_calls, what_if_saved_ns
-from analyzer.rules.calls import call_kind, server_of
+from analyzer.rules.calls import call_failed, call_kind, server_of
 from analyzer.rules.timeouts import declared_timeout, is_observed_timeout, parse_timeout_ms
 from tests.rules.scenarios import MS, T0, transfer, traces
 from tests.support.sdk import TraceBuilder
@@ -125,6 +125,24 @@ def test_server_of_an_unanswered_call_is_its_virtual_peer(attrs, expected):
 def _assembled(*spans: Span):
     from analyzer.assemble import assemble
     return assemble(spans)
+
+
+@pytest.mark.parametrize(
+    ("attrs", "error", "expected"),
+    [
+        pytest.param({"http.response.status_code": 503}, True, True, id="http-503"),
+        pytest.param({}, True, True, id="error-without-status"),
+        pytest.param({"http.response.status_code": 404}, True, False, id="http-404-is-an-answer"),
+        pytest.param({"http.status_code": 409}, True, False, id="old-semconv-409-is-an-answer"),
+        pytest.param({"http.response.status_code": 429}, True, True, id="http-429-throttled"),
+        pytest.param({"http.response.status_code": 408}, True, True, id="http-408-timeout"),
+        pytest.param({"rpc.grpc.status_code": 5}, True, False, id="grpc-not-found-is-an-answer"),
+        pytest.param({"rpc.grpc.status_code": 14}, True, True, id="grpc-unavailable"),
+        pytest.param({"http.response.status_code": 200}, False, False, id="success"),
+    ],
+)
+def test_call_failed(attrs, error, expected):
+    assert call_failed(_client(attrs, error=error)) is expected
 
 
 # -- what-if -----------------------------------------------------------------------------------

@@ -90,6 +90,17 @@ def test_a_write_whose_result_the_caller_reads_afterwards_is_not_deferrable():
     assert findings(b) == []
 
 
+def test_a_write_whose_4xx_answer_the_caller_handles_is_not_deferrable():
+    # "not found" is the server's answer, not a failure the caller shrugs off.
+    b = TraceBuilder()
+    for i in FIVE:
+        with b.span("gateway", "POST /transfers", at(i, 0), at(i, 100), kind="server"):
+            call(b, i, "gateway", "audit", "POST /audit", 40, 90,
+                 http("POST", 2000, **({"http.response.status_code": 404} if i in (1, 3) else {})),
+                 error=i in (1, 3), server_error=False)
+    assert findings(b) == []
+
+
 def test_a_write_whose_failure_fails_the_caller_is_not_deferrable():
     b = TraceBuilder()
     for i in FIVE:
