@@ -66,10 +66,12 @@ class Message:
 class SqliteQueue:
     """The queue file shared by producers and consumers (any number of processes)."""
 
-    def __init__(self, path: Path, *, lease_s: float = 30.0, max_attempts: int = 5) -> None:
+    def __init__(self, path: Path, *, lease_s: float = 30.0, max_attempts: int = 5,
+                 retry_backoff_s: float = 0.5) -> None:
         self.path = path
         self.lease_s = lease_s
         self.max_attempts = max_attempts
+        self.retry_backoff_s = retry_backoff_s
         path.parent.mkdir(parents=True, exist_ok=True)
         connection = open_connection(path)
         try:
@@ -139,7 +141,7 @@ class SqliteQueue:
                 )
                 connection.execute("DELETE FROM messages WHERE id = ?", (message.id,))
             else:
-                backoff_s = min(0.1 * 2 ** (message.attempts - 1), self.lease_s)
+                backoff_s = min(self.retry_backoff_s * 2 ** (message.attempts - 1), self.lease_s)
                 connection.execute(
                     "UPDATE messages SET visible_at = ? WHERE id = ?", (time.time() + backoff_s, message.id)
                 )

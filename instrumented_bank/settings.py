@@ -51,7 +51,7 @@ class Faults:
     merchant_slow_rate: float = 0.05
     """Share of merchant lookups that hit the slow path (the long tail)."""
     merchant_slow_ms: int = 400
-    merchant_failure_rate: float = 0.02
+    merchant_failure_rate: float = 0.03
     """Share of merchant lookups that fail; the feed still renders, without logos."""
     apns_failure_rate: float = 0.05
     """Share of push deliveries that APNs rejects; card authorisation still succeeds."""

@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_by_account ON items (account_id, created_at);
 """
+#: Queue of reaction updates (``fixed``); see ``transactions``.
+REACTIONS_DESTINATION = "feed.reactions"
 _COLUMNS = ("transaction_id", "account_id", "amount", "merchant_id", "description", "category", "reaction")
 
 
@@ -78,15 +80,22 @@ def build(ctx: ServiceContext) -> Service:
             item["logo_url"] = merchant["logo_url"] if merchant else None
         return {"account_id": account_id, "items": items, "merchant_details": complete}
 
-    @router.put("/items/{transaction_id}/reaction")
-    def react(transaction_id: str, reaction: Reaction) -> dict:
+    def set_reaction(transaction_id: str, emoji: str) -> dict:
         ctx.work()
         with db.connect() as connection:
             updated = connection.execute(
-                "UPDATE items SET reaction = ? WHERE transaction_id = ?", (reaction.emoji, transaction_id)
+                "UPDATE items SET reaction = ? WHERE transaction_id = ?", (emoji, transaction_id)
             ).rowcount
         if not updated:
             raise HTTPException(404, f"no feed item for {transaction_id}")
-        return {"transaction_id": transaction_id, "reaction": reaction.emoji}
+        return {"transaction_id": transaction_id, "reaction": emoji}
 
-    return Service(router)
+    @router.put("/items/{transaction_id}/reaction")
+    def react(transaction_id: str, reaction: Reaction) -> dict:
+        return set_reaction(transaction_id, reaction.emoji)
+
+    # Queued reactions may overtake their feed entry (also queued): a missing entry
+    # raises, so the message is retried with backoff until the entry exists.
+    return Service(router, consumers={
+        REACTIONS_DESTINATION: lambda body: set_reaction(body["transaction_id"], body["emoji"]),
+    })

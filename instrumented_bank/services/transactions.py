@@ -1,4 +1,9 @@
-"""transactions: the record of every card payment and transfer, with emoji reactions."""
+"""transactions: the record of every card payment and transfer, with emoji reactions.
+
+A reaction is shown on the feed too. ``as-is`` updates the feed synchronously and carries
+on when the feed has no entry for the transaction (yet): a tolerated write nothing
+depends on, i.e. deferrable work. ``fixed`` queues the update for the feed instead.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ import uuid
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
+from instrumented_bank import policy
 from instrumented_bank.services import Service, ServiceContext
+from instrumented_bank.services.feed import REACTIONS_DESTINATION
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS transactions (
@@ -71,8 +78,13 @@ def build(ctx: ServiceContext) -> Service:
             load(connection, transaction_id)
             connection.execute("UPDATE transactions SET reaction = ? WHERE id = ?", (reaction.emoji, transaction_id))
             updated = load(connection, transaction_id)
-        # The feed shows the reaction too; the customer expects to see it at once.
-        ctx.client.put("feed", f"/items/{transaction_id}/reaction", {"emoji": reaction.emoji}, expect=(200, 404))
+        if policy.defers_side_effects(ctx.settings.scenario):
+            ctx.publish(REACTIONS_DESTINATION, {"transaction_id": transaction_id, "emoji": reaction.emoji})
+        else:
+            # 404: the feed has no entry for this transaction (its generation failed or is
+            # still to come); the reaction is stored here all the same.
+            ctx.client.put("feed", f"/items/{transaction_id}/reaction", {"emoji": reaction.emoji},
+                           expect=(200, 404))
         return updated
 
     return Service(router)

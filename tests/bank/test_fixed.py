@@ -69,6 +69,23 @@ def test_queued_work_really_happens(bank):
     assert item["merchant_name"] == "Northern Rail Tickets" and item["amount"] == -250
 
 
+def test_reactions_reach_the_feed_through_the_queue(bank):
+    paid = bank.app.card_payment("card-005", 820, "m-pharmacy")
+    bank.receiver.wait_for(paid.trace_id, consumers_done)
+    reaction = bank.app.react(paid.body["transaction_id"], "💊")
+    assert reaction.status == 200 and reaction.body["reaction"] == "💊"
+    spans = bank.receiver.wait_for(reaction.trace_id, lambda s: any(x.kind == "consumer" for x in s))
+    assert_one_tree(spans, "gateway", "POST /transactions/{transaction_id}/reactions")
+    (producer,) = [s for s in spans if s.kind == "producer"]
+    (consumer,) = [s for s in spans if s.kind == "consumer"]
+    assert producer.service == "transactions" and consumer.service == "feed"
+    assert consumer.parent_id == producer.span_id
+    assert not client_spans(spans, "transactions", "feed")
+    (item,) = [i for i in bank.app.feed("acc-005").body["items"]
+               if i["transaction_id"] == paid.body["transaction_id"]]
+    assert item["reaction"] == "💊"
+
+
 def test_every_call_declares_a_timeout_inside_its_callers_budget(bank):
     feed = bank.app.feed("acc-001")
     payment = bank.app.payment("acc-003", "acc-004", 100)

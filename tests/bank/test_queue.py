@@ -67,7 +67,7 @@ def test_a_consumer_that_dies_mid_message_loses_nothing(tmp_path):
 
 def test_failing_messages_are_retried_then_dead_lettered(tmp_path, tracing):
     tracer, exporter = tracing
-    queue = SqliteQueue(tmp_path / "q.sqlite", max_attempts=2)
+    queue = SqliteQueue(tmp_path / "q.sqlite", max_attempts=2, retry_backoff_s=0.05)
     queue.put("enrich", {"n": 1})
 
     def broken(body):
