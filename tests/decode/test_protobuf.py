@@ -12,7 +12,9 @@ from google.protobuf.descriptor import FieldDescriptor
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from analyzer.decode import decode
+from analyzer.decode import ANALYSIS_ATTRIBUTES, decode
+from bench import bench_decode
+from bench.bench_decode import build_request
 from analyzer.model import Event, Link, Span, SpanKind, StatusCode
 from tests.support.sdk import TraceBuilder
 
@@ -206,3 +208,25 @@ def test_sdk_trace_round_trips_through_otlp_json_and_json_lines(keep):
     assert from_json.spans == from_protobuf.spans
     assert sorted(from_lines.spans, key=lambda s: s.span_id) == \
         sorted(from_protobuf.spans, key=lambda s: s.span_id)
+
+
+@pytest.mark.parametrize("keep", [pytest.param(None, id="keep-all"),
+                                  pytest.param(ANALYSIS_ATTRIBUTES, id="analysis")])
+def test_large_varied_batch_reads_the_same_from_protobuf_and_otlp_json(keep):
+    """The benchmark's batch (8 services, repeated and unique attribute values, arrays,
+    exceptions, links) exercises the protobuf decoder's per-request attribute cache."""
+    request = build_request(spans_per_resource=120)
+    from_protobuf = decode(request.SerializeToString(), keep_attributes=keep)
+    from_json = decode(json.dumps(otlp_json(request)).encode(), keep_attributes=keep)
+    assert len(from_protobuf.spans) == 8 * 120
+    assert from_protobuf.spans == from_json.spans
+    assert sum(len(s.links) for s in from_protobuf.spans) == 8 * 20  # every 6th span consumes
+    assert any(s.events for s in from_protobuf.spans)
+
+
+def test_benchmark_quick_run_reports_every_measurement():
+    report = bench_decode.run(quick=True)
+    for line in ("bare protobuf parse (reference)", "decode otlp-protobuf → spans",
+                 "decode otlp-json → spans", "decode jaeger-json → spans"):
+        assert line in report
+    assert ("PASS: " in report) != ("FAIL: " in report)
