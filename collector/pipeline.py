@@ -188,35 +188,46 @@ class Pipeline:
             rejected["invalid"] = invalid
         accepted = 0
         share = nbytes / len(spans) if spans else 0.0
+        # Group by trace first: one buffer look-up and reordering per trace, not per span.
+        by_trace: dict[str, list[Span]] = {}
+        for span in spans:
+            group = by_trace.get(span.trace_id)
+            if group is None:
+                by_trace[span.trace_id] = [span]
+            else:
+                group.append(span)
+        limit = settings.max_spans_per_trace
         with self._lock:
             self.check_capacity()
             now = self._clock()
             pending = self._pending
-            done = self._done
-            for span in spans:
-                trace_id = span.trace_id
+            for trace_id, group in by_trace.items():
                 entry = pending.get(trace_id)
                 if entry is None:
-                    if trace_id in done:
-                        dropped["late"] += 1
+                    if trace_id in self._done:
+                        dropped["late"] += len(group)
                         continue
                     if len(pending) >= settings.max_live_traces:
-                        rejected["live_traces_full"] += 1
+                        rejected["live_traces_full"] += len(group)
                         continue
                     entry = _Pending(first_seen=now, last_seen=now)
                     pending[trace_id] = entry
-                elif span.span_id in entry.spans:
-                    # A client retry re-sent a span we hold: keep one copy.
-                    dropped["duplicate"] += 1
-                    continue
-                if len(entry.spans) >= settings.max_spans_per_trace:
-                    rejected["trace_too_large"] += 1
-                    continue
-                entry.spans[span.span_id] = span
-                entry.nbytes += share
+                else:
+                    pending.move_to_end(trace_id)
+                held = entry.spans
+                kept = len(held)
+                for span in group:
+                    if span.span_id in held:
+                        # A client retry re-sent a span we hold: keep one copy.
+                        dropped["duplicate"] += 1
+                    elif len(held) >= limit:
+                        rejected["trace_too_large"] += 1
+                    else:
+                        held[span.span_id] = span
+                kept = len(held) - kept
+                entry.nbytes += share * kept
                 entry.last_seen = now
-                pending.move_to_end(trace_id)
-                accepted += 1
+                accepted += kept
             self._pending_bytes += share * accepted
         self._counters.spans(len(spans) + invalid, accepted, rejected, dropped)
         return Admission(accepted, sum(rejected.values()), _rejection_message(rejected))
