@@ -110,6 +110,21 @@ def test_without_config_critical_findings_fail_the_gate(tmp_path, capsys):
         "accounts (GET /accounts/{id}) with no timeout")
 
 
+JAEGER = Path(__file__).resolve().parents[1] / "data" / "jaeger"
+
+
+def test_real_jaeger_traces_fail_by_default_and_hold_a_depth_budget(capsys):
+    # DeathStarBench declares no timeouts: critical missing-timeouts on both endpoints.
+    code, out, _ = gate(capsys, JAEGER, "--format", "junit")
+    assert code == 1
+    root = ET.fromstring(out.encode())
+    assert (root.get("tests"), root.get("failures")) == ("10", "2")
+    failing = sorted((c.get("classname"), c.get("name")) for c in root.iter("testcase")
+                     if c.find("failure") is not None)
+    assert failing == [("nginx-web-server /wrk2-api/home-timeline/read", "missing-timeout"),
+                       ("nginx-web-server /wrk2-api/post/compose", "missing-timeout")]
+
+
 def test_warnings_are_shown_but_do_not_fail_by_default(tmp_path, capsys):
     code, out, _ = gate(capsys, deferrable(tmp_path))
     assert code == 0
