@@ -113,7 +113,7 @@ def test_without_config_critical_findings_fail_the_gate(tmp_path, capsys):
 JAEGER = Path(__file__).resolve().parents[1] / "data" / "jaeger"
 
 
-def test_real_jaeger_traces_fail_by_default_and_hold_a_depth_budget(capsys):
+def test_real_jaeger_traces_fail_by_default_on_critical_missing_timeouts(capsys):
     # DeathStarBench declares no timeouts: critical missing-timeouts on both endpoints.
     code, out, _ = gate(capsys, JAEGER, "--format", "junit")
     assert code == 1

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from analyzer.aggregate import Aggregate
+from analyzer.assemble import assemble
 from analyzer.config import AnalysisConfig
 from analyzer.decode import decode
-from analyzer.assemble import assemble
 from analyzer.rules import evaluate
 
 JAEGER = Path(__file__).resolve().parents[1] / "data" / "jaeger"
