@@ -57,6 +57,8 @@ class CollectorSettings:
     """A trace is analyzed once no span of it has arrived for this long."""
     late_trace_memory: int = 200_000
     """How many analyzed trace ids are remembered so that late spans are not counted twice."""
+    max_concurrent_requests: int = 16
+    """Export requests read and decoded at once per receiver; more are throttled."""
     retry_after_seconds: int = 1
     """The ``Retry-After`` sent with 429/503."""
 
@@ -93,6 +95,7 @@ class CollectorSettings:
         positive = (
             "max_body_bytes", "max_live_traces", "max_spans_per_trace", "max_pending_bytes",
             "late_trace_memory", "bucket_seconds", "label_cardinality_limit",
+            "max_concurrent_requests",
             "max_exemplar_endpoints",
         )
         for name in positive:

@@ -57,3 +57,11 @@ def findings(state: State, window: Window = "all") -> dict[str, Any]:
     document = state.report(window)
     return {"window": window, "generated_at": document["generated_at"],
             "findings": document["findings"]}
+
+
+@router.get("/aggregate", summary="The raw mergeable aggregate (for merging several collectors)")
+def aggregate(state: State, window: Window = "all") -> dict[str, Any]:
+    """``Aggregate.to_dict()`` over the window: readers merge these from several collectors
+    (scale-out by trace id, ARCHITECTURE.md §9) and build one report from the sum."""
+    return {"schema": "critpath.aggregate/v1", "window": window,
+            "aggregate": state.aggregate(window).to_dict()}

@@ -104,6 +104,8 @@ class GrpcReceiver:
             ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="critpath-otlp-grpc"),
             handlers=[handler],
             interceptors=interceptors,
+            # Past this, grpc itself answers RESOURCE_EXHAUSTED (retryable) without queuing.
+            maximum_concurrent_rpcs=settings.max_concurrent_requests,
             options=[
                 # Without this, grpc would share a port another process already listens on.
                 ("grpc.so_reuseport", 0),

@@ -40,6 +40,9 @@ class OtlpHttpApp:
         self._settings = settings
         token = settings.bearer_token
         self._expected_auth = f"Bearer {token}".encode() if token else None
+        # Bodies being read and decoded right now: each may hold up to max_body_bytes, so
+        # their number is capped too (the pipeline's limits only see decoded spans).
+        self._in_flight = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -58,9 +61,20 @@ class OtlpHttpApp:
             return
         try:
             self._ingest.check_capacity()
+            if self._in_flight >= self._settings.max_concurrent_requests:
+                self._ingest.counters.throttled("concurrent_requests")
+                raise Throttled("concurrent_requests", "too many export requests in flight")
         except Throttled as exc:
             await self._throttled(send, exc, reply_type)
             return
+        self._in_flight += 1
+        try:
+            await self._export(receive, send, headers, media, reply_type)
+        finally:
+            self._in_flight -= 1
+
+    async def _export(self, receive: Any, send: Any, headers: dict[bytes, bytes], media: str,
+                      reply_type: str) -> None:
         gzip = headers.get(b"content-encoding", b"").strip().lower() == b"gzip"
         try:
             body = await read_body(receive, self._settings.max_body_bytes, gzip)

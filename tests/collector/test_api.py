@@ -6,8 +6,17 @@ import json
 
 import httpx
 
+from analyzer.aggregate import Aggregate
+from analyzer.report import build_report
 from collector.app import create_app
-from tests.collector.support import loopback_settings, protobuf_request, serve, wait_until
+from tests.collector.support import (
+    comparable,
+    expected_report,
+    loopback_settings,
+    protobuf_request,
+    serve,
+    wait_until,
+)
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
 
@@ -45,6 +54,20 @@ def test_endpoint_detail_lists_exemplars_that_open(collector):
         [t["trace_id"] for t in detail["exemplars"]]
 
 
+def test_aggregates_of_two_collectors_merge_into_the_report_of_both(start_collector):
+    first, second = protobuf_request(4), protobuf_request(5, start_ms=70_000)
+    parts = []
+    for body, count in ((first, 4), (second, 5)):
+        with start_collector() as collector:
+            assert httpx.post(collector.otlp_http, content=body, headers=PROTOBUF).status_code == 200
+            wait_until(lambda c=collector, n=count: c.runtime.state.traces >= n)
+            document = collector.api.get("/api/aggregate").json()
+            assert document["schema"] == "critpath.aggregate/v1"
+            parts.append(Aggregate.from_dict(document["aggregate"]))
+    parts[0].merge(parts[1])
+    assert comparable(build_report(parts[0])) == expected_report(first, second)
+
+
 def test_not_found_and_bad_window(collector):
     api = collector.api
     assert api.get("/api/traces/" + "a" * 32).status_code == 404
@@ -64,7 +87,7 @@ def test_health_and_readiness(collector):
 
 def test_openapi_documents_every_route(collector):
     paths = collector.api.get("/openapi.json").json()["paths"]
-    for path in ("/api/report", "/api/graph", "/api/endpoints", "/api/endpoints/{service}/{name}",
+    for path in ("/api/report", "/api/graph", "/api/aggregate", "/api/endpoints", "/api/endpoints/{service}/{name}",
                  "/api/findings", "/api/traces/{trace_id}", "/api/traces", "/api/stream",
                  "/healthz", "/readyz", "/metrics"):
         assert path in paths, path

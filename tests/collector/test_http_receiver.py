@@ -240,3 +240,19 @@ def test_bearer_token(start_collector):
 
 def test_empty_body_is_an_empty_successful_export(collector):
     assert post(collector, b"", PROTOBUF).status_code == 200
+
+
+def test_too_many_bodies_in_flight_are_throttled(start_collector):
+    with start_collector(max_concurrent_requests=1) as collector:
+        port = collector.runtime.http_receiver.port
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as slow:
+            # A client that announces a body and then dawdles holds the only slot.
+            slow.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/x-protobuf\r\nContent-Length: 100\r\n\r\n")
+            wait_until(lambda: collector.runtime.http_receiver._app._in_flight == 1)
+            refused = post(collector, protobuf_request(1), PROTOBUF)
+            assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+        wait_until(lambda: collector.runtime.http_receiver._app._in_flight == 0)
+        assert post(collector, protobuf_request(1), PROTOBUF).status_code == 200
+        assert collector.metric(
+            'critpath_requests_throttled_total{reason="concurrent_requests"}') == 1
