@@ -54,8 +54,8 @@ WATERFALL_MAX_INDENT = 14
 # Colours of services in a waterfall: distinguishable, and none of them the critical
 # path's colour (a dark red-orange), so the marked segments always stand out.
 SERVICE_PALETTE = (
-    "#6aa7d8", "#8cc084", "#c9a0dc", "#e6c36a", "#7fc6c2",
-    "#b7b7e6", "#d9a88a", "#a3c4e0", "#c2d88a", "#e3a6c4",
+    "#6aa7d8", "#8cc084", "#c9a0dc", "#e6c36a", "#7fc6c2", "#f2a7a7",
+    "#a3b8e8", "#d9a88a", "#b5d36b", "#e3a6d0", "#9fd3e8", "#c7b299",
 )
 
 
@@ -142,11 +142,12 @@ def truncate(text: str, limit: int) -> str:
 
 
 def humanize_key(key: str) -> str:
-    """``p99_savings_ms`` → ``p99 savings (ms)`` for evidence tables."""
+    """``p99_savings_ms`` → ``p99 savings`` for evidence tables (:func:`fmt_value` shows
+    the unit with the value); other units stay: ``budget_s`` → ``budget (s)``."""
     words = key.replace(".", " ").split("_")
     unit = words[-1] if len(words) > 1 and words[-1] in {"ms", "s", "ns"} else None
     text = " ".join(w for w in (words[:-1] if unit else words) if w)
-    return f"{text} ({unit})" if unit else text
+    return f"{text} ({unit})" if unit and unit != "ms" else text
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -225,19 +226,35 @@ ENDPOINT_SORTS = {
 """Sortable columns of the endpoints table; ``p99`` descending is the default."""
 
 
-def service_colour(name: str) -> str:
-    """A service's colour, the same on every page and in every report (from a hash of
-    the name, so it does not depend on which other services are present)."""
-    return SERVICE_PALETTE[zlib.crc32(name.encode("utf-8")) % len(SERVICE_PALETTE)]
+def service_colours(names: Iterable[str], known: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A colour per service, distinct while the palette lasts and stable across pages.
+
+    Each name starts from the palette slot its hash picks and takes the next free slot
+    when that one is taken (names in sorted order), so a service keeps its colour as long
+    as the set of services is the same. Names in ``known`` keep the colour given there.
+    The router passes every service the collector knows, so all pages agree.
+    """
+    colours = dict(known or {})
+    slots = len(SERVICE_PALETTE)
+    taken = {SERVICE_PALETTE.index(c) for c in colours.values() if c in SERVICE_PALETTE}
+    for name in sorted(set(names) - colours.keys()):
+        slot = zlib.crc32(name.encode("utf-8")) % slots
+        if len(taken) < slots:
+            while slot in taken:
+                slot = (slot + 1) % slots
+        taken.add(slot)
+        colours[name] = SERVICE_PALETTE[slot]
+    return colours
 
 
-def service_colours(names: Iterable[str]) -> dict[str, str]:
-    """:func:`service_colour` of each name."""
-    return {name: service_colour(name) for name in set(names)}
+def endpoint_rows(report: Mapping[str, Any], colours: Mapping[str, str] | None = None) -> list[EndpointRow]:
+    """The report's endpoints as table rows, shares sorted largest first.
 
-
-def endpoint_rows(report: Mapping[str, Any]) -> list[EndpointRow]:
-    """The report's endpoints as table rows, shares sorted largest first."""
+    ``colours`` maps service names to their colours (:func:`service_colours`); by default
+    they are assigned over the report's own services.
+    """
+    if colours is None:
+        colours = service_colours(s["name"] for s in report.get("services", []))
     open_findings: dict[str, int] = {}
     for finding in report.get("findings", []):
         key = finding_endpoint(finding)
@@ -250,7 +267,7 @@ def endpoint_rows(report: Mapping[str, Any]) -> list[EndpointRow]:
             (
                 ServiceShare(
                     s["name"], float(s.get("share") or 0.0), s.get("p50_ms"), s.get("p99_ms"),
-                    service_colour(s["name"]),
+                    colours.get(s["name"], SERVICE_PALETTE[0]),
                 )
                 for s in cp.get("services", [])
             ),
@@ -634,12 +651,13 @@ class Waterfall:
     critical_ms: float = 0.0
 
 
-def build_waterfall(doc: Mapping[str, Any]) -> Waterfall:
+def build_waterfall(doc: Mapping[str, Any], colours: Mapping[str, str] | None = None) -> Waterfall:
     """Lay out a ``critpath.trace/v1`` document as a waterfall, spans in tree order.
 
     Children follow their parent ordered by start; spans whose parent is not in the
     trace start their own subtree after the true roots. Critical-path segments are
-    drawn on the span that owns them.
+    drawn on the span that owns them. ``colours`` as for :func:`endpoint_rows` (services
+    it does not name get colours of their own).
     """
     spans = list(doc.get("spans", []))
     if not spans:
@@ -664,7 +682,9 @@ def build_waterfall(doc: Mapping[str, Any]) -> Waterfall:
     segments: dict[str, list[tuple[int, int]]] = {}
     for seg in doc.get("critical_path", []):
         segments.setdefault(seg["span_id"], []).append((int(seg["start_ns"]), int(seg["end_ns"])))
-    colours = service_colours(s["service"] for s in spans)
+    trace_services = {s["service"] for s in spans}
+    colours = {name: colour for name, colour in service_colours(trace_services, colours).items()
+               if name in trace_services}
 
     ordered: list[tuple[Mapping[str, Any], int]] = []
     roots = sorted(children.get(None, []), key=lambda s: (s.get("parent_id") is not None, int(s["start_ns"])))

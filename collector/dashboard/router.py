@@ -122,6 +122,12 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
         )
         return HTMLResponse(html, status_code=status)
 
+    def colours() -> dict[str, str]:
+        """Service colours over every service the collector knows, so they agree on all
+        pages and windows."""
+        return present.service_colours(
+            s["name"] for s in view.report(ALL).get("services", []) if s.get("kind") == "service")
+
     def bad_window(request: Request, window: str) -> HTMLResponse:
         return page(request, "error.html", status=400, title="Unknown window",
                     message=f"There is no window {window!r}.",
@@ -138,7 +144,7 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
             graph=present.build_graph(report, windows[window], layouts),
             findings=findings[:5], finding_count=len(findings),
             severities=present.severity_counts(findings),
-            endpoints=present.sort_endpoint_rows(present.endpoint_rows(report), "p99", True)[:5],
+            endpoints=present.sort_endpoint_rows(present.endpoint_rows(report, colours()), "p99", True)[:5],
         )
 
     @router.get("/endpoints", response_class=HTMLResponse)
@@ -151,7 +157,7 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
         if sort not in present.ENDPOINT_SORTS:
             sort = "p99"
         report = view.report(window)
-        rows = present.sort_endpoint_rows(present.endpoint_rows(report), sort, order == "desc")
+        rows = present.sort_endpoint_rows(present.endpoint_rows(report, colours()), sort, order == "desc")
         return page(request, "endpoints.html", window=window, report=report, nav="endpoints",
                     rows=rows, sort=sort, order=order)
 
@@ -160,7 +166,7 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
         if window not in windows:
             return bad_window(request, window)
         report = view.report(window)
-        row = present.find_endpoint(present.endpoint_rows(report), service, name)
+        row = present.find_endpoint(present.endpoint_rows(report, colours()), service, name)
         exemplars = sorted(view.exemplars(service, name), key=lambda e: -float(e.get("duration_ms") or 0))
         if row is None and not exemplars:
             return page(request, "error.html", status=404, window=window, nav="endpoints",
@@ -184,7 +190,7 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
                         message=f"The collector holds no trace {trace_id!r}.",
                         hint="Exemplar traces are kept for a while; older ones are gone.")
         return page(request, "trace.html", window=window, nav="", doc=doc,
-                    waterfall=present.build_waterfall(doc))
+                    waterfall=present.build_waterfall(doc, colours()))
 
     @router.get("/findings", response_class=HTMLResponse)
     def findings_page(request: Request, window: str = default_window) -> HTMLResponse:

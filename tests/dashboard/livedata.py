@@ -115,30 +115,42 @@ class AnalyzedView:
             return list(self._exemplars.get((service, name), []))
 
 
-def bank_traces(count: int, *, names: BankNames = BankNames(), seed: int = 7,
-                start_ns: int | None = None, fail_every: int = 6) -> bytes:
-    """``count`` traces of the bank (transfers and balance reads) as OTLP protobuf bytes.
+def bank_traces(count: int, **options) -> bytes:
+    """:func:`bank_builder`'s traces as OTLP protobuf ``ExportTraceServiceRequest`` bytes."""
+    return bank_builder(count, **options).otlp_protobuf()
+
+
+def bank_builder(count: int, *, names: BankNames = BankNames(), seed: int = 7,
+                 start_ns: int | None = None, fail_every: int = 6, fraud_check: str | None = None,
+                 statements: bool = False, builder: TraceBuilder | None = None) -> TraceBuilder:
+    """``count`` traces of the bank (transfers and balance reads), recorded by the SDK.
 
     Transfers: gateway → accounts (verify, reads the database) → payments → ledger
     (writes the database), then payments publishes to the queue and the notifier
     consumes after the response has gone. Every ``fail_every``-th transfer fails in
-    payments. Times are drawn from a seeded generator, so runs repeat.
+    payments. ``fraud_check`` names a service that payments also calls (a graph change
+    for live-update tests); ``statements`` adds a third journey (statements reading the
+    ledger and a redis cache) for a fuller picture. Times are drawn from a seeded
+    generator, so runs repeat.
     """
     rng = random.Random(seed)
-    builder = TraceBuilder()
+    builder = builder or TraceBuilder()
     t = start_ns if start_ns is not None else time.time_ns() - 60_000 * MS
     for i in range(count):
         jitter = rng.uniform(0.6, 1.6)
-        if i % 3 == 2:
+        if statements and i % 4 == 3:
+            _statement(builder, names, t, jitter, slow_cache=rng.random() < 0.2)
+        elif i % 3 == 2:
             _balance(builder, names, t, jitter)
         else:
             _transfer(builder, names, t, jitter, failing=fail_every > 0 and i % fail_every == 0,
-                      hostile=names == HOSTILE)
+                      hostile=names == HOSTILE, fraud_check=fraud_check)
         t += 200 * MS
-    return builder.otlp_protobuf()
+    return builder
 
 
-def _transfer(b: TraceBuilder, n: BankNames, t0: int, k: float, failing: bool, hostile: bool) -> None:
+def _transfer(b: TraceBuilder, n: BankNames, t0: int, k: float, failing: bool, hostile: bool,
+              fraud_check: str | None) -> None:
     def at(ms: float) -> int:
         return t0 + int(ms * k * MS)
 
@@ -154,6 +166,10 @@ def _transfer(b: TraceBuilder, n: BankNames, t0: int, k: float, failing: bool, h
                     pass
         with b.span(n.gateway, f"POST {n.payments}/charge", at(38), at(116), kind="client", error=failing):
             with b.span(n.payments, "POST /charge", at(40), at(113), kind="server", error=failing):
+                if fraud_check:
+                    with b.span(n.payments, f"POST {fraud_check}/score", at(41), at(43.5), kind="client"):
+                        with b.span(fraud_check, "POST /score", at(41.5), at(43), kind="server"):
+                            pass
                 with b.span(n.payments, f"POST {n.ledger}/append", at(44), at(96), kind="client"):
                     with b.span(n.ledger, "POST /append", at(46), at(94), kind="server"):
                         with b.span(n.ledger, "INSERT entries", at(50), at(91), kind="client",
@@ -176,3 +192,23 @@ def _balance(b: TraceBuilder, n: BankNames, t0: int, k: float) -> None:
                 with b.span(n.accounts, "SELECT balance", at(6), at(22), kind="client",
                             attributes={"db.system": n.database}):
                     pass
+
+
+def _statement(b: TraceBuilder, n: BankNames, t0: int, k: float, slow_cache: bool) -> None:
+    def at(ms: float) -> int:
+        return t0 + int(ms * k * MS)
+
+    cache_end = 40 if slow_cache else 6
+    with b.span(n.gateway, "GET /statement", at(0), at(cache_end + 70), kind="server"):
+        with b.span(n.gateway, "GET statements/monthly", at(2), at(cache_end + 68), kind="client",
+                    attributes={"http.request.header.x-bank-timeout-ms": ("3000",)}):
+            with b.span("statements", "GET /monthly", at(3), at(cache_end + 66), kind="server"):
+                with b.span("statements", "GET cache", at(4), at(cache_end), kind="client",
+                            attributes={"db.system": "redis"}):
+                    pass
+                with b.span("statements", f"GET {n.ledger}/entries", at(cache_end + 2), at(cache_end + 60),
+                            kind="client", attributes={"http.request.header.x-bank-timeout-ms": ("2500",)}):
+                    with b.span(n.ledger, "GET /entries", at(cache_end + 3), at(cache_end + 58), kind="server"):
+                        with b.span(n.ledger, "SELECT entries", at(cache_end + 5), at(cache_end + 55),
+                                    kind="client", attributes={"db.system": n.database}):
+                            pass

@@ -47,14 +47,26 @@ def test_evidence_values_are_formatted_by_their_key():
     assert present.fmt_value("calls", 1234) == "1,234"
     assert present.fmt_value("tolerated", True) == "yes"
     assert present.fmt_value("timeouts_ms", [100, 2000]) == "100 ms, 2.00 s"
-    assert present.humanize_key("p99_savings_ms") == "p99 savings (ms)"
+    assert present.humanize_key("p99_savings_ms") == "p99 savings"
+    assert present.humanize_key("budget_s") == "budget (s)"
 
 
-def test_service_colours_do_not_depend_on_the_other_services():
-    alone = present.service_colours(["payments"])
-    among = present.service_colours(["payments", "ledger", "accounts", "zeta"])
-    assert alone["payments"] == among["payments"]
-    assert set(among.values()) <= set(present.SERVICE_PALETTE)
+def test_service_colours_are_distinct_while_the_palette_lasts_and_stable():
+    names = [f"service-{i}" for i in range(len(present.SERVICE_PALETTE))]
+    colours = present.service_colours(names)
+    assert sorted(colours.values()) == sorted(present.SERVICE_PALETTE)
+    assert present.service_colours(reversed(names)) == colours
+    more = present.service_colours(names + ["one-too-many"])
+    assert set(more.values()) <= set(present.SERVICE_PALETTE) and len(more) == len(names) + 1
+
+
+def test_waterfall_uses_the_given_colours_and_colours_unknown_services_too():
+    span = {"span_id": "a", "parent_id": None, "service": "web", "name": "GET /", "kind": "server",
+            "start_ns": 0, "end_ns": 10, "status": "ok", "attributes": {}, "depth": 1}
+    other = dict(span, span_id="b", parent_id="a", service="new-one")
+    wf = present.build_waterfall({"spans": [span, other], "critical_path": []}, {"web": "#123456"})
+    assert wf.rows[0].colour == "#123456"
+    assert wf.rows[1].colour in present.SERVICE_PALETTE
 
 
 def test_critical_path_shares_weigh_endpoints_by_their_critical_path_time():

@@ -1,0 +1,222 @@
+"""The dashboard in headless Chromium, served by the real collector and fed real OTLP."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Collector, Watch
+from tests.dashboard.livedata import HOSTILE, bank_builder
+from tests.support.sdk import TraceBuilder
+
+pytestmark = pytest.mark.browser
+
+
+def keys(page: Page, selector: str, attribute: str = "key") -> list[str]:
+    """The ``data-<attribute>`` values of every element matching ``selector``."""
+    return page.locator(selector).evaluate_all(f"els => els.map(e => e.dataset.{attribute})")
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
+            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
+
+
+def test_the_graph_shows_what_the_collector_saw_and_clicking_shows_details(collector: Collector, page: Page):
+    collector.export_and_wait(bank_builder(24))
+    page.goto(collector.base_url + "/?window=all")
+
+    graph = collector.api("/api/graph?window=all")
+    expect(page.locator("svg.graph g.node")).to_have_count(len(graph["services"]))
+    assert set(keys(page, "svg.graph g.node")) == {s["name"] for s in graph["services"]}
+    drawn_edges = set(zip(keys(page, "svg.graph g.edge", "client"), keys(page, "svg.graph g.edge", "server")))
+    assert drawn_edges == {(e["client"], e["server"]) for e in graph["edges"] if e["client"] and e["server"]}
+
+    boxes = [node.bounding_box() for node in page.locator("svg.graph g.node").all()]
+    assert all(box and box["width"] > 40 and box["height"] > 20 for box in boxes)
+    assert not any(overlaps(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    # Layered by call depth: the user left of the gateway, left of payments, left of the ledger.
+    x = {name: page.locator(f'svg.graph g.node[data-key="{name}"]').bounding_box()["x"]
+         for name in ("user", "web-gateway", "payments", "ledger")}
+    assert x["user"] < x["web-gateway"] < x["payments"] < x["ledger"]
+    assert "async" in page.locator('svg.graph g.edge[data-key="payments -> notifier"]').get_attribute("class")
+
+    page.locator('svg.graph g.node[data-key="ledger"]').click()
+    details = page.locator('[data-detail="node"][data-key="ledger"]')
+    expect(details).to_be_visible()
+    expect(details).to_contain_text("of all critical-path time")
+    expect(details).to_contain_text("postgresql")
+    expect(page.locator("svg.graph g.node.selected")).to_have_attribute("data-key", "ledger")
+    assert page.url.endswith("#node=ledger")
+
+    page.locator('svg.graph text.edge-label[data-key="payments -> notifier"]').click()
+    expect(details).to_be_hidden()
+    edge = page.locator('[data-detail="edge"][data-key="payments -> notifier"]')
+    expect(edge).to_be_visible()
+    expect(edge).to_contain_text("messaging_system")
+    expect(edge).to_contain_text("Asynchronous")
+
+    # The link (window and selection) can be pasted elsewhere and opens the same view.
+    pasted = page.context.new_page()
+    pasted.goto(page.url)
+    expect(pasted.locator('[data-detail="edge"][data-key="payments -> notifier"]')).to_be_visible()
+    expect(pasted.locator('.window-select a[aria-current="true"]')).to_have_text("all")
+    pasted.close()
+
+    page.keyboard.press("Escape")
+    expect(edge).to_be_hidden()
+
+
+def test_clicking_through_endpoints_to_an_endpoint_and_a_trace(collector: Collector, page: Page):
+    collector.export_and_wait(bank_builder(24))
+    page.goto(collector.base_url + "/endpoints?window=all")
+    rows = page.locator("table.endpoints tbody tr")
+    expect(rows).to_have_count(2)
+
+    page.locator("table.endpoints thead a[data-sort=traces]").click()
+    expect(page).to_have_url(re.compile(r"sort=traces"))
+    expect(page.locator("table.endpoints th.sorted")).to_contain_text("Traces")
+    assert keys(page, "table.endpoints tbody tr", "endpoint")[0] == "web-gateway POST /transfer"
+
+    page.locator("a.endpoint-link", has_text="POST /transfer").click()
+    expect(page.locator("h1.title")).to_have_text("web-gateway POST /transfer")
+    endpoint = next(e for e in collector.api("/api/endpoints?window=all")["endpoints"]
+                    if e["name"] == "POST /transfer")
+    profile = keys(page, "table.profile tbody tr", "service")
+    assert profile == [s["name"] for s in sorted(endpoint["critical_path"]["services"],
+                                                 key=lambda s: (-s["share"], s["name"]))]
+    expect(page.locator("a.trace-link").first).to_be_visible()
+
+    page.locator("a.trace-link").first.click()
+    expect(page).to_have_url(re.compile(r"/traces/[0-9a-f]{32}"))
+    trace_id = re.search(r"/traces/([0-9a-f]{32})", page.url).group(1)
+    doc = collector.api(f"/api/traces/{trace_id}")
+    expect(page.locator("svg.waterfall g.span-row")).to_have_count(len(doc["spans"]))
+    owners = {seg["span_id"] for seg in doc["critical_path"]}
+    assert set(keys(page, "svg.waterfall g.span-row.critical")) == owners
+    expect(page.locator("svg.waterfall rect.cp-seg")).to_have_count(len(doc["critical_path"]))
+
+    insert = next(s for s in doc["spans"] if s["name"] == "INSERT entries")
+    page.locator(f'svg.waterfall g.span-row[data-key="{insert["span_id"]}"]').click()
+    details = page.locator(f'[data-detail="span"][data-key="{insert["span_id"]}"]')
+    expect(details).to_be_visible()
+    expect(details).to_contain_text("db.system")
+    expect(details).to_contain_text("postgresql")
+
+    page.locator("#cp-only").click()
+    expect(page.locator("svg.waterfall")).to_have_class(re.compile("cp-only"))
+
+    page.locator("nav.crumbs a", has_text="POST /transfer").click()
+    expect(page.locator("h1.title")).to_have_text("web-gateway POST /transfer")
+
+
+def test_live_update_changes_the_page_without_losing_the_readers_place(collector: Collector, page: Page):
+    collector.export_and_wait(bank_builder(12))
+    page.goto(collector.base_url + "/?window=all")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    page.locator('svg.graph g.node[data-key="payments"]').click()
+    traces = page.locator('#summary [data-metric="traces"]')
+    expect(traces).to_have_text("12")
+    page.evaluate("window.__sameDocument = true")
+
+    collector.export_and_wait(bank_builder(12, seed=11, fraud_check="fraud-check"))
+
+    expect(page.locator('svg.graph g.node[data-key="fraud-check"]')).to_have_count(1)
+    expect(traces).to_have_text("24")
+    assert page.evaluate("window.__sameDocument") is True, "the page reloaded instead of updating"
+    assert page.url.endswith("/?window=all#node=payments")
+    expect(page.locator("svg.graph g.node.selected")).to_have_attribute("data-key", "payments")
+    details = page.locator('[data-detail="node"][data-key="payments"]')
+    expect(details).to_be_visible()
+    expect(details).to_contain_text("fraud-check")
+
+    # The endpoints table keeps its sort order through an update.
+    page.goto(collector.base_url + "/endpoints?window=all&sort=traces&order=asc")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    first_count = page.locator("table.endpoints tbody tr").first.locator("td").nth(1)
+    old = first_count.inner_text()
+    collector.export_and_wait(bank_builder(30, seed=5))
+    expect(first_count).not_to_have_text(old)
+    expect(page.locator("table.endpoints th.sorted")).to_contain_text("Traces")
+    counts = page.locator("table.endpoints tbody tr td:nth-child(2)").all_inner_texts()
+    assert [int(c.replace(",", "")) for c in counts] == sorted(int(c.replace(",", "")) for c in counts)
+
+
+def test_span_data_full_of_markup_is_shown_as_text_and_never_runs(collector: Collector, page: Page, watch: Watch):
+    builder = TraceBuilder()
+    bank_builder(6, builder=builder)
+    bank_builder(9, names=HOSTILE, seed=3, builder=builder)
+    collector.export_and_wait(builder)
+    base = collector.base_url
+
+    page.goto(base + "/?window=all")
+    names = set(keys(page, "svg.graph g.node"))
+    for hostile in (HOSTILE.gateway, HOSTILE.accounts, HOSTILE.ledger, HOSTILE.database):
+        assert hostile in names
+    for node in page.locator("svg.graph g.node").all():
+        node.click()
+    expect(page.locator("svg.graph g.node.selected")).to_have_count(1)
+    assert HOSTILE.gateway in page.locator("svg.graph").text_content()
+
+    for path in ("/endpoints?window=all", "/findings?window=all"):
+        page.goto(base + path)
+        expect(page.locator("main")).to_be_visible()
+    page.goto(base + "/endpoints?window=all")
+    page.locator("a.endpoint-link", has_text=HOSTILE.transfer).click()
+    expect(page.locator("h1.title")).to_contain_text(HOSTILE.transfer)
+    page.locator("a.trace-link").first.click()
+    expect(page.locator("svg.waterfall")).to_be_visible()
+    page.locator("svg.waterfall g.span-row").first.click()
+    details = page.locator('[data-detail="span"]:not([hidden])')
+    expect(details).to_be_visible()
+    trace_id = re.search(r"/traces/([0-9a-f]{32})", page.url).group(1)
+    root = collector.api(f"/api/traces/{trace_id}")["spans"][0]
+    shown = details.inner_text()
+    # Shown as text, exactly as the span carried it (the collector keeps the attributes
+    # the analysis reads, http.route among them).
+    for text in (root["service"], root["name"], *map(str, root["attributes"].values())):
+        assert text in shown
+    assert {HOSTILE.gateway, HOSTILE.transfer} <= {root["service"], root["name"]}
+    # None of the payloads became an element.
+    assert page.locator("img, iframe, main script, svg [onload], [onerror], [onmouseover]").count() == 0
+    page.wait_for_timeout(300)  # give any injected handler a chance to fire before the check
+    watch.assert_clean()
+
+
+def test_the_page_watch_would_catch_markup_that_got_through(collector: Collector, page: Page, watch: Watch):
+    """The guard of the test above works: injected markup is blocked by the CSP and seen."""
+    page.goto(collector.base_url + "/")
+    page.evaluate("""() => {
+        const box = document.createElement('div');
+        box.innerHTML = '<img src="x" onerror="alert(1)">';
+        document.body.appendChild(box);
+    }""")
+    def seen(source: str) -> bool:
+        return any(v.startswith(source) for v in watch.csp_violations)
+
+    for _ in range(60):  # the image's error fires, the CSP blocks its handler and reports it
+        if seen("event: script-src") and seen("console: "):
+            break
+        page.wait_for_timeout(50)
+    assert watch.dialogs == [], "the CSP let an inline handler run"
+    assert seen("event: script-src") and seen("console: "), watch.csp_violations
+    watch.csp_violations.clear()
+
+
+def test_the_time_window_is_in_the_url_and_kept_when_navigating(collector: Collector, page: Page):
+    collector.export_and_wait(bank_builder(6))
+    page.goto(collector.base_url + "/endpoints?sort=traces&order=asc")
+    expect(page.locator('.window-select a[aria-current="true"]')).to_have_text("5m")
+    page.locator('.window-select a[data-window="1m"]').click()
+    expect(page).to_have_url(re.compile(r"/endpoints\?sort=traces&order=asc&window=1m$"))
+    expect(page.locator('.window-select a[aria-current="true"]')).to_have_text("1m")
+    page.locator("nav.mainnav a", has_text="Findings").click()
+    expect(page).to_have_url(re.compile(r"/findings\?window=1m$"))
+    page.locator("#copy-link").click()
+    copied = page.locator("#copy-fallback")
+    if copied.is_visible():  # no clipboard permission in headless Chromium: the link is offered
+        assert copied.input_value() == page.url
+    else:
+        expect(page.locator("#copy-link")).to_have_text("Copied")
