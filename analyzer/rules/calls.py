@@ -137,20 +137,27 @@ def call_kind(span: Span, server: Span | None = None) -> str:
     calls by their operation or statement's first word. The server span's attributes
     are consulted when the client span lacks them.
     """
-    attrs = dict(server.attributes) if server is not None else {}
-    attrs.update(span.attributes)
-    method = attrs.get("http.request.method", attrs.get("http.method"))
+    sources = (span.attributes, server.attributes) if server is not None else (span.attributes,)
+
+    def lookup(*keys: str) -> object | None:
+        # The first key present wins; for each key the client span before the server's.
+        for key in keys:
+            for attrs in sources:
+                value = attrs.get(key)
+                if value is not None:
+                    return value
+        return None
+
+    method = lookup("http.request.method", "http.method")
     if method is not None:
         return "read" if _first(method).upper() in _READ_METHODS else "write"
-    if "messaging.system" in attrs or "messaging.operation" in attrs \
-            or "messaging.operation.type" in attrs:
-        operation = _first(attrs.get("messaging.operation.type", attrs.get("messaging.operation", "")))
-        return "read" if operation.lower() in {"receive", "process", "settle"} else "write"
-    if "rpc.system" in attrs:
-        rpc_method = _first(attrs.get("rpc.method", "")).lower()
+    operation = lookup("messaging.operation.type", "messaging.operation")
+    if operation is not None or lookup("messaging.system") is not None:
+        return "read" if _first(operation or "").lower() in {"receive", "process", "settle"} else "write"
+    if lookup("rpc.system") is not None:
+        rpc_method = _first(lookup("rpc.method") or "").lower()
         return "read" if rpc_method.startswith(_READ_RPC_PREFIXES) else "write"
-    statement = attrs.get("db.operation.name", attrs.get("db.operation",
-                          attrs.get("db.query.text", attrs.get("db.statement"))))
+    statement = lookup("db.operation.name", "db.operation", "db.query.text", "db.statement")
     if statement is not None:
         words = _first(statement).split()
         verb = words[0].upper() if words else ""
@@ -269,6 +276,29 @@ def _subtree(trace: Trace, span_id: str) -> Iterator[str]:
         stack.extend(trace.children.get(current, ()))
 
 
+def _with_ancestors(trace: Trace, span_ids: Iterable[str]) -> set[str]:
+    """``span_ids`` and every ancestor of theirs."""
+    marked: set[str] = set()
+    for span_id in span_ids:
+        current: str | None = span_id
+        while current is not None and current not in marked:
+            marked.add(current)
+            span = trace.spans.get(current)
+            current = span.parent_id if span is not None else None
+    return marked
+
+
+def _descends(trace: Trace, span_id: str, ancestor_id: str) -> bool:
+    """True when ``span_id`` is ``ancestor_id`` or lies beneath it."""
+    current: str | None = span_id
+    while current is not None:
+        if current == ancestor_id:
+            return True
+        span = trace.spans.get(current)
+        current = span.parent_id if span is not None else None
+    return False
+
+
 def _local_root(trace: Trace, span: Span) -> Span | None:
     """The entry span of ``span``'s service in this request (usually its SERVER span).
 
@@ -317,23 +347,27 @@ def observe_calls(ctx: TraceView, timeout_keys: Sequence[str] = DEFAULT_TIMEOUT_
     is taken as the caller's side of a call instead, as the service graph does.
     """
     trace = ctx.trace
-    kindless = all(s.kind is SpanKind.INTERNAL for s in trace.spans.values())
+    spans = trace.spans
+    kindless = all(s.kind is SpanKind.INTERNAL for s in spans.values())
     root_id = ctx.root.span_id
     endpoint = ctx.endpoint
-    critical = ctx.critical_ids
+    # A call is on the critical path when anything in its subtree owns a segment: mark
+    # every ancestor of the owners once, instead of collecting each call's subtree.
+    critical_below = _with_ancestors(trace, ctx.critical_ids)
     # Per entry span, its local spans' (start, id) sorted once: "did the caller start
-    # anything after this call?" is then a bisection, not a scan per call.
+    # anything after this call?" is then a bisection, not a scan per call. The caller's
+    # own budget is also read once per entry.
     entries: dict[str, list[tuple[int, str]]] = {}
+    inbound: dict[str, float | None] = {}
     observations: list[CallObservation] = []
     for span_id in _subtree(trace, root_id):
-        span = trace.spans[span_id]
+        span = spans[span_id]
         if span.kind is not SpanKind.CLIENT and not kindless:
             continue
         server, server_span = server_of(trace, span)
         if span.kind is not SpanKind.CLIENT and server_span is None:
             continue  # a kindless span that calls no other service
         operation = server_span.name if server_span is not None else span.name
-        subtree = set(_subtree(trace, span_id))
         entry = _local_root(trace, span)
         followed = False
         if entry is not None:
@@ -341,10 +375,12 @@ def observe_calls(ctx: TraceView, timeout_keys: Sequence[str] = DEFAULT_TIMEOUT_
             if starts is None:
                 starts = entries[entry.span_id] = sorted(
                     (s.start_ns, s.span_id) for s in _local_spans(trace, entry))
+                inbound[entry.span_id] = _inbound_ms(trace, entry, timeout_keys)
             first_later = bisect_left(starts, (span.end_ns, ""))
-            followed = any(starts[j][1] not in subtree for j in range(first_later, len(starts)))
+            followed = any(not _descends(trace, starts[j][1], span_id)
+                           for j in range(first_later, len(starts)))
         kind = call_kind(span, server_span)
-        on_critical = not critical.isdisjoint(subtree)
+        on_critical = span_id in critical_below
         saved: int | None = None
         if kind == "write":
             saved = what_if_saved_ns(trace, root_id, span) if on_critical and not followed else 0
@@ -365,7 +401,7 @@ def observe_calls(ctx: TraceView, timeout_keys: Sequence[str] = DEFAULT_TIMEOUT_
             followed=followed,
             declared=declared,
             declared_ms=declared_ms,
-            inbound_ms=_inbound_ms(trace, entry, timeout_keys),
+            inbound_ms=None if entry is None else inbound[entry.span_id],
             timed_out=is_observed_timeout(span),
             saved_ns=saved,
         ))
