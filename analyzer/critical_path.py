@@ -114,47 +114,46 @@ def critical_path(
     owners: list[str] = []
     lows: list[int] = []
     highs: list[int] = []
-    # The walk's stack, also as parallel lists: the span, its clamped start, its candidate
+    # The walk's current frame lives in locals: the span, its clamped start, its candidate
     # children (see _candidates) and the position of the next candidate to consider.
-    stack_ids = [root_id]
-    stack_starts = [start]
-    stack_kids = [_candidates(root, start, end, children, spans, exclude)]
-    stack_next = [0]
+    # Descending pushes the frame on ``stack``; finishing a span pops its parent's frame.
+    owner, owner_start = root_id, start
+    kids = _candidates(root, start, end, children, spans, exclude)
+    i = 0
+    stack: list[tuple] = []
+    last_owner = None
     cursor = end
-    while stack_ids:
-        kids = stack_kids[-1]
-        i = stack_next[-1]
+    while True:
         n = len(kids)
         # Children ending after the cursor can never qualify again (the cursor only moves
         # back), so the scan resumes where it stopped: linear over all children overall.
         while i < n:
             kid_end = kids[i]
-            kid_start = kids[i + 1]
-            if kid_end <= cursor and kid_start < cursor:
-                kid_id = kids[i + 2]
-                break
+            if kid_end <= cursor:
+                kid_start = kids[i + 1]
+                if kid_start < cursor:
+                    break
             i += 3
-        owner = stack_ids[-1]
-        low = kid_end if i < n else stack_starts[-1]
+        low = kid_end if i < n else owner_start
         if low < cursor:
-            if owners and owners[-1] == owner:
+            if owner == last_owner:
                 lows[-1] = low
             else:
                 owners.append(owner)
                 lows.append(low)
                 highs.append(cursor)
+                last_owner = owner
             cursor = low
         if i < n:
-            stack_next[-1] = i + 3
-            stack_ids.append(kid_id)
-            stack_starts.append(kid_start)
-            stack_kids.append(_candidates(spans[kid_id], kid_start, kid_end, children, spans, exclude))
-            stack_next.append(0)
+            kid_id = kids[i + 2]
+            stack.append((owner, owner_start, kids, i + 3))
+            owner, owner_start = kid_id, kid_start
+            kids = _candidates(spans[kid_id], kid_start, kid_end, children, spans, exclude)
+            i = 0
+        elif stack:
+            owner, owner_start, kids, i = stack.pop()
         else:
-            stack_ids.pop()
-            stack_starts.pop()
-            stack_kids.pop()
-            stack_next.pop()
+            break
     owners.reverse()
     lows.reverse()
     highs.reverse()
