@@ -67,7 +67,8 @@ class CritpathApp(App[None]):
 
     def on_mount(self) -> None:
         self.connection = Connection(
-            state="connecting", source=self.source.description, window=self.window, interval=self.interval
+            state="connecting", source=self.source.description, window=self.window, interval=self.interval,
+            source_live=self.source.live,
         )
         self.poll()
         if self.interval:
@@ -111,11 +112,14 @@ class CritpathApp(App[None]):
     def on_source_failed(self, message: SourceFailed) -> None:
         self.connection = replace(self.connection, state="error" if message.reachable else "lost", error=message.error)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Windows exist only on a live source: trace files are one report over every trace."""
+        if action == "cycle_window":
+            return self.source.live
+        return True
+
     def action_cycle_window(self) -> None:
         """Show the next collector window (1m, 5m, 15m, all) and fetch it now."""
-        if not self.source.live:
-            self.notify("Trace files have no windows: the report covers every trace.")
-            return
         self.window = WINDOWS[(WINDOWS.index(self.window) + 1) % len(WINDOWS)] if self.window in WINDOWS else "5m"
         self.connection = replace(self.connection, window=self.window)
         if self._poll is not None and not self._poll.is_finished:

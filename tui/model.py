@@ -81,6 +81,7 @@ class FindingRow:
     service: str | None
     affected: tuple[str, ...]
     suggestion: str
+    order: int = 0
 
     @property
     def rank(self) -> int:
@@ -395,12 +396,19 @@ def _endpoint_row(doc: Mapping[str, Any], window_s: float | None) -> EndpointRow
 
 def _finding_rows(docs: Iterable[Mapping[str, Any]], endpoints: Sequence[EndpointRow]) -> tuple[FindingRow, ...]:
     rows = []
+    seen: dict[str, int] = {}
     for index, doc in enumerate(docs):
         client, server = doc.get("client"), doc.get("server")
         endpoint, service = doc.get("endpoint"), doc.get("service")
+        # Identity, not position: the same finding keeps its key across refreshes.
+        key = "|".join((str(doc.get("rule", "")), *(str(v or "") for v in (client, server, endpoint, service))))
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:
+            key = f"{key}#{seen[key]}"
         rows.append(
             FindingRow(
-                key=f"f{index}",
+                key=key,
+                order=index,
                 rule=str(doc.get("rule", "")),
                 severity=str(doc.get("severity", "info")),
                 subject=_subject(client, server, endpoint, service),
@@ -414,8 +422,8 @@ def _finding_rows(docs: Iterable[Mapping[str, Any]], endpoints: Sequence[Endpoin
                 suggestion=suggest(doc),
             )
         )
-    # Worst first; the report's order breaks ties, so keys stay put across refreshes.
-    return tuple(sorted(rows, key=lambda r: (r.rank, int(r.key[1:]))))
+    # Worst first; the report's order breaks ties.
+    return tuple(sorted(rows, key=lambda r: (r.rank, r.order)))
 
 
 def _subject(client: str | None, server: str | None, endpoint: str | None, service: str | None) -> str:

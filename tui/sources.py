@@ -7,7 +7,9 @@ apart. Calls block; the app makes them from worker threads only.
 
 from __future__ import annotations
 
+import gzip
 import threading
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +23,7 @@ from tui.model import window_seconds
 
 REPORT_SCHEMA = "critpath.report/v1"
 TRACE_SCHEMA = "critpath.trace/v1"
+GZIP_MAGIC = b"\x1f\x8b"
 EXEMPLAR_LIMIT = 50
 """The most exemplar traces an endpoint lists when the source is a set of files."""
 
@@ -223,8 +226,10 @@ class FileSource:
         for path in self.paths:
             try:
                 data = path.read_bytes()
-            except OSError as exc:
-                raise SourceError(f"{path}: cannot read ({exc.strerror})") from exc
+                if data[:2] == GZIP_MAGIC:  # the OpenTelemetry Collector's file exporter can compress
+                    data = gzip.decompress(data)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise SourceError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from exc
             try:
                 # Keep every attribute: the trace screen shows them, not only the analysed ones.
                 spans.extend(decode(data, source=str(path), keep_attributes=None).spans)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
 from critpath.exitcodes import ExitCode
 
 ORDER = 60
@@ -42,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
-                        help="trace files to analyse offline (instead of --from)")
+    parser.add_argument("files", nargs="*", metavar="FILE",
+                        help="trace files or directories of them to analyse offline (instead of --from)")
     parser.add_argument("--from", dest="url", metavar="URL", default=None,
                         help=f"collector to read live (default {DEFAULT_URL})")
     parser.add_argument("--window", choices=("1m", "5m", "15m", "all"), default="5m",
@@ -54,40 +52,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def make_source(args: argparse.Namespace):
-    """The source the arguments ask for; raises ``ValueError`` when they conflict."""
+    """The source the arguments ask for; raises ``InputError`` when they cannot be used."""
+    from critpath.inputs import STDIN, InputError, analysis_config, expand_paths
     from tui.sources import CollectorSource, FileSource
 
     if args.files and args.url:
-        raise ValueError("give trace files or --from URL, not both")
+        raise InputError("critpath tui: give trace files or --from URL, not both")
     if args.files:
-        missing = [str(p) for p in args.files if not p.is_file()]
-        if missing:
-            raise ValueError(f"no such file: {', '.join(missing)}")
-        return FileSource(args.files, config=_analysis_config())
+        if STDIN in args.files:
+            raise InputError("critpath tui: the terminal UI needs standard input for the keyboard; "
+                             "give trace files, not '-'")
+        # Checked and expanded here so a typo fails before the screen opens; the files are
+        # read and analysed by the TUI's worker, with the screen already up.
+        return FileSource(expand_paths(args.files), config=analysis_config())
     if args.interval <= 0:
-        raise ValueError("--interval must be a positive number of seconds")
+        raise InputError("critpath tui: --interval must be a positive number of seconds")
     return CollectorSource(args.url or DEFAULT_URL)
-
-
-def _analysis_config():
-    """The analysis settings of the config file (``[rules]``, ``[gate]``); a bad file raises."""
-    from analyzer.config import AnalysisConfig
-
-    from critpath.config import load_config
-
-    return AnalysisConfig.from_mapping(load_config())
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the TUI until the user quits."""
     import sys
 
+    from critpath.inputs import InputError
     from tui.app import CritpathApp
 
     try:
         source = make_source(args)
-    except ValueError as exc:
-        print(f"critpath tui: {exc}", file=sys.stderr)
+    except InputError as exc:
+        print(exc, file=sys.stderr)
         return ExitCode.BAD_INPUT
     CritpathApp(source, window=args.window, interval=args.interval).run()
     return ExitCode.OK

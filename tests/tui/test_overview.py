@@ -33,7 +33,7 @@ async def test_findings_are_worst_first_and_coloured_by_severity(bank_app):
         assert column(table, 0) == ["● critical", "▲ warning", "▲ warning", "▲ warning", "○ info"]
         assert cells(table, 0)[1:] == ["missing-timeout", "card-processing → enrichment"]
         critical, info = table.get_row_at(0)[0], table.get_row_at(4)[0]
-        assert critical.spans[0].style != info.spans[0].style
+        assert critical.style and critical.style != info.style
 
 
 async def test_sort_keys_cycle_and_reverse_the_endpoints(bank_app):

@@ -39,11 +39,16 @@ class HelpScreen(ModalScreen[None]):
         keys = Table(title="Keys", title_justify="left", box=None, show_header=False)
         keys.add_column(style="bold", no_wrap=True)
         keys.add_column()
+        listed = set()
         for key, text in GLOBAL_KEYS:
-            keys.add_row(key, text)
+            if key != "w" or self.app.source.live:
+                keys.add_row(key, text)
+                listed.add(key)
         for binding in self._below.BINDINGS:
-            if isinstance(binding, Binding) and binding.description:
-                keys.add_row(binding.key.replace("slash", "/"), binding.description)
+            key = binding.key_display or binding.key.replace("slash", "/")
+            if isinstance(binding, Binding) and binding.show and key not in listed:
+                keys.add_row(key, binding.description)
+                listed.add(key)
         legend = Table(title="Marks", title_justify="left", box=None, show_header=False)
         legend.add_column(style="bold", no_wrap=True)
         legend.add_column()

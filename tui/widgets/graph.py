@@ -8,7 +8,6 @@ unless the graph has a cycle (then the arrow says ``↺``).
 
 from __future__ import annotations
 
-from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
@@ -16,41 +15,60 @@ from tui.model import GraphEdge, GraphNode, GraphView
 from tui.widgets.tables import ms
 
 KIND_MARKS = {"service": "■", "database": "▤", "messaging": "≋", "virtual": "◇"}
+GUTTER = 3
 
 
 class ServiceGraph(Static):
-    """Renders a :class:`GraphView`; the stylesheet sets the look of each mark."""
+    """Renders a :class:`GraphView`; the stylesheet sets the look of each mark.
+
+    Columns are laid out by hand (one ``Text`` line per terminal row) rather than with
+    a Rich table, which would measure every cell again on each refresh of a large graph.
+    """
 
     COMPONENT_CLASSES = {
         "graph--layer", "graph--node", "graph--peer", "graph--edge",
         "graph--critical", "graph--async", "graph--error",
     }
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._graph: GraphView | None = None
+
     def show(self, graph: GraphView) -> None:
-        """Draw ``graph``."""
+        """Draw ``graph`` (nothing to do when it did not change since the last refresh)."""
+        if graph == self._graph:
+            return
+        self._graph = graph
         if not graph.layers:
             self.update("No services yet.")
             return
-        table = Table.grid(padding=(0, 3))
-        for _ in graph.layers:
-            table.add_column(no_wrap=True)
         layer_of = {node.name: node.layer for layer in graph.layers for node in layer}
         header = self.get_component_rich_style("graph--layer", partial=True)
-        table.add_row(*(Text(f"depth {n}", style=header) for n in range(len(graph.layers))))
-        table.add_row(*(self._column(layer, layer_of) for layer in graph.layers))
-        self.update(table)
+        columns = [
+            [Text(f"depth {index}", style=header), *self._column(layer, layer_of)]
+            for index, layer in enumerate(graph.layers)
+        ]
+        widths = [max(line.cell_len for line in column) for column in columns]
+        lines = []
+        for row in range(max(len(column) for column in columns)):
+            line = Text(no_wrap=True, end="")
+            for column, width in zip(columns, widths, strict=True):
+                cell = column[row] if row < len(column) else Text()
+                line.append_text(cell)
+                line.append(" " * (width - cell.cell_len + GUTTER))
+            line.rstrip()
+            lines.append(line)
+        self.update(Text("\n", no_wrap=True).join(lines))
 
-    def _column(self, nodes: tuple[GraphNode, ...], layer_of: dict[str, int]) -> Text:
-        text = Text()
+    def _column(self, nodes: tuple[GraphNode, ...], layer_of: dict[str, int]) -> list[Text]:
+        lines: list[Text] = []
         for node in nodes:
             style = "graph--node" if node.kind == "service" else "graph--peer"
-            text.append(f"{KIND_MARKS.get(node.kind, '■')} {node.name}\n",
-                        style=self.get_component_rich_style(style, partial=True))
-            for edge in node.edges:
-                text.append_text(self._edge(edge, backwards=layer_of[edge.server] <= node.layer))
-            text.append("\n")
-        text.rstrip()
-        return text
+            lines.append(Text(f"{KIND_MARKS.get(node.kind, '■')} {node.name}",
+                              style=self.get_component_rich_style(style, partial=True)))
+            lines.extend(self._edge(edge, backwards=layer_of[edge.server] <= node.layer) for edge in node.edges)
+            lines.append(Text())
+        return lines[:-1]
 
     def _edge(self, edge: GraphEdge, backwards: bool) -> Text:
         if edge.critical:
@@ -62,9 +80,7 @@ class ServiceGraph(Static):
         line = Text("  ")
         line.append(f"{arrow} {'↺ ' if backwards else ''}{edge.server}",
                     style=self.get_component_rich_style(style, partial=True))
-        detail = f" {edge.connection_type}" if edge.is_async else f" p99 {ms(edge.p99_ms)}ms"
-        line.append(detail)
+        line.append(f" {edge.connection_type}" if edge.is_async else f" p99 {ms(edge.p99_ms)}ms")
         if edge.failed:
             line.append(f" ✗{edge.failed:,}", style=self.get_component_rich_style("graph--error", partial=True))
-        line.append("\n")
         return line

@@ -27,6 +27,7 @@ class Connection:
     fetched_at: float | None = None
     traces: int = 0
     error: str = ""
+    source_live: bool = True
 
 
 def age_text(seconds: float) -> str:
@@ -90,7 +91,12 @@ class ConnectionBar(Vertical):
                 if connection.fetched_at is not None
                 else ""
             )
-            what = "Lost the collector" if connection.state == "lost" else "The collector's answer was unusable"
+            if connection.state == "lost":
+                what = "Lost the collector"
+            elif connection.source_live:
+                what = "The collector's answer was unusable"
+            else:
+                what = "Could not analyse the trace files"
             banner.update(f"⚠ {what}: {connection.error}.{kept}{retry}")
         else:
             banner.update("")
