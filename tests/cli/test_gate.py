@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import re
 import socket
+import subprocess
+import sys
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from critpath.cli import main
@@ -409,3 +415,42 @@ def test_from_a_collector_exit_2_on_a_bad_answer(capsys, collector, status, repo
     code, _, err = gate(capsys, "--from", url)
     assert code == 2
     assert err.startswith(message.format(url=url)), err
+
+
+@pytest.mark.slow
+def test_from_a_real_collector_fed_over_otlp(tmp_path, capsys):
+    """``critpath collect`` in its own process, fed by OTLP/HTTP, judged with --from."""
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "critpath.cli", "collect", "--memory-only", "--port", "0",
+         "--otlp-http-port", "0", "--otlp-grpc-port", "0"],
+        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "CRITPATH_TRACE_WAIT_SECONDS": "0.2"},
+    )
+    try:
+        urls: dict[str, str] = {}
+        assert process.stdout is not None
+        for line in process.stdout:  # the collector prints its URLs once it listens
+            match = re.match(r"\s+(OTLP/HTTP|API)\s+(\S+)", line)
+            if match:
+                urls[match.group(1)] = match.group(2)
+            if len(urls) == 2:
+                break
+        assert set(urls) == {"OTLP/HTTP", "API"}
+        b = TraceBuilder()
+        for i in range(5):
+            account_read(b, i)  # no timeouts: a critical missing-timeout
+        sent = httpx.post(urls["OTLP/HTTP"], content=b.otlp_protobuf(), timeout=10,
+                          headers={"content-type": "application/x-protobuf"})
+        assert sent.status_code == 200
+        base = urls["API"].removesuffix("/api/report")
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{base}/api/report", timeout=10).json()["traces"] < 5:
+            assert time.monotonic() < deadline, "the collector never analysed the traces"
+            time.sleep(0.1)
+        code, out, _ = gate(capsys, "--from", base)
+        assert code == 1
+        assert out.startswith("critpath gate FAILED: 1 of 5 checks failed (5 traces, 1 endpoints)")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
