@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 
@@ -25,7 +26,8 @@ def bind_tcp(host: str, port: int, what: str, flag: str) -> socket.socket:
         return socket.create_server((host, port), family=_family(host), backlog=1024)
     except OSError as exc:
         raise PortInUse(
-            f"cannot listen for {what} on {host}:{port} ({exc.strerror or exc}); "
+            f"cannot listen for {what} on {host}:{port} "
+            f"({os.strerror(exc.errno) if exc.errno else exc}); "
             f"is another collector running? choose another port with {flag}"
         ) from exc
 

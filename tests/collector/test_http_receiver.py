@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 import socket
 
 import httpx
@@ -256,3 +257,38 @@ def test_too_many_bodies_in_flight_are_throttled(start_collector):
         assert post(collector, protobuf_request(1), PROTOBUF).status_code == 200
         assert collector.metric(
             'critpath_requests_throttled_total{reason="concurrent_requests"}') == 1
+
+
+def mutations(base: bytes, count: int, seed: int):
+    """Randomly damaged copies of ``base``: flipped, deleted, inserted bytes, truncation."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        body = bytearray(base)
+        for _ in range(rng.randint(1, 6)):
+            if not body:
+                break
+            pos, op = rng.randrange(len(body)), rng.random()
+            if op < 0.5:
+                body[pos] = rng.randrange(256)
+            elif op < 0.75:
+                del body[pos:pos + rng.randint(1, 16)]
+            elif op < 0.9:
+                body[pos:pos] = rng.randbytes(rng.randint(1, 8))
+            else:
+                del body[pos:]
+        yield bytes(body)
+
+
+def test_damaged_bodies_never_fail_the_server(collector):
+    """400 or 200 (with whatever spans survived intact), never a 5xx, never a crash."""
+    base = protobuf_request(2)
+    with httpx.Client(timeout=10) as client:
+        for body in mutations(base, 60, seed=3):
+            status = client.post(collector.otlp_http, content=body, headers=PROTOBUF).status_code
+            assert status in (200, 400), status
+        for body in mutations(otlp_json(4), 40, seed=4):
+            status = client.post(collector.otlp_http, content=body, headers=JSON).status_code
+            assert status in (200, 400), status
+    accepted = collector.runtime.counters.snapshot().accepted_spans
+    assert post(collector, protobuf_request(2, start_ms=500_000), PROTOBUF).status_code == 200
+    assert collector.runtime.counters.snapshot().accepted_spans == accepted + 14
