@@ -112,6 +112,7 @@ class Pipeline:
         self._pending_bytes = 0.0
         self._done = _RecentIds(settings.late_trace_memory)
         self._running = False
+        self._last_age_scan = float("-inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # Serializes flushing, so shutdown's final flush never races the thread's.
@@ -225,9 +226,12 @@ class Pipeline:
                     else:
                         held[span.span_id] = span
                 kept = len(held) - kept
-                entry.nbytes += share * kept
-                entry.last_seen = now
-                accepted += kept
+                if kept:
+                    # Only new spans keep a trace open: endless retries of spans we hold
+                    # (or refuse) must not stop it from ever going quiet.
+                    entry.nbytes += share * kept
+                    entry.last_seen = now
+                    accepted += kept
             self._pending_bytes += share * accepted
         self._counters.spans(len(spans) + invalid, accepted, rejected, dropped)
         return Admission(accepted, sum(rejected.values()), _rejection_message(rejected))
@@ -258,8 +262,10 @@ class Pipeline:
             return len(traces)
 
     def _take_ready(self, everything: bool) -> dict[str, _Pending]:
-        """Pop quiet traces; the buffer is ordered by last arrival, so they are in front."""
-        cutoff = self._clock() - self._settings.trace_wait_seconds
+        """Pop quiet traces (in front: the buffer is ordered by last arrival) and traces
+        older than ``max_trace_age_seconds`` (found by a scan, at most once a second)."""
+        now = self._clock()
+        cutoff = now - self._settings.trace_wait_seconds
         ready: dict[str, _Pending] = {}
         with self._lock:
             pending = self._pending
@@ -267,13 +273,25 @@ class Pipeline:
                 trace_id, entry = next(iter(pending.items()))
                 if not everything and entry.last_seen > cutoff:
                     break
-                del pending[trace_id]
                 ready[trace_id] = entry
-                self._done.add(trace_id)
-                self._pending_bytes -= entry.nbytes
+                self._release(trace_id)
+            if pending and now - self._last_age_scan >= 1.0:
+                # A trace that never goes quiet (a long stream of spans) is analyzed anyway
+                # once old enough; its later spans then count as late.
+                self._last_age_scan = now
+                too_old = now - self._settings.max_trace_age_seconds
+                for trace_id in [t for t, e in pending.items() if e.first_seen <= too_old]:
+                    ready[trace_id] = pending[trace_id]
+                    self._release(trace_id)
             if not pending:
                 self._pending_bytes = 0.0  # no float drift once empty
         return ready
+
+    def _release(self, trace_id: str) -> None:
+        """Remove a trace from the buffer (lock held) and remember it as analyzed."""
+        entry = self._pending.pop(trace_id)
+        self._done.add(trace_id)
+        self._pending_bytes -= entry.nbytes
 
     def _assemble(self, spans: list[Span], ready: dict[str, _Pending]) -> list[Trace]:
         try:

@@ -55,6 +55,8 @@ class CollectorSettings:
     """Encoded size of all buffered spans; at the limit senders are throttled."""
     trace_wait_seconds: float = 5.0
     """A trace is analyzed once no span of it has arrived for this long."""
+    max_trace_age_seconds: float = 120.0
+    """A trace still receiving spans after this long is analyzed anyway."""
     late_trace_memory: int = 200_000
     """How many analyzed trace ids are remembered so that late spans are not counted twice."""
     max_concurrent_requests: int = 16
@@ -101,7 +103,7 @@ class CollectorSettings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name}: must be positive, got {getattr(self, name)}")
-        for name in ("trace_wait_seconds", "retention_seconds", "snapshot_interval_seconds",
+        for name in ("trace_wait_seconds", "max_trace_age_seconds", "retention_seconds", "snapshot_interval_seconds",
                      "exemplar_recent_interval_seconds", "retry_after_seconds",
                      "exemplars_slowest", "exemplars_recent"):
             if getattr(self, name) < 0:

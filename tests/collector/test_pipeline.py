@@ -168,3 +168,25 @@ def test_the_background_thread_flushes_quiet_traces():
     finally:
         pipeline.shutdown()
     assert counters.snapshot().traces_analyzed == 1
+
+
+def test_a_trace_that_never_goes_quiet_is_analyzed_at_its_maximum_age():
+    pipeline, clock, recorder, counters = make(max_trace_age_seconds=30)
+    for n in range(20):  # a new span every 2 s: never 5 s of quiet
+        pipeline.submit([span(1, n, parent=0 if n else None)], 100)
+        clock.now += 2
+        pipeline.flush()
+    assert len(recorder.traces) == 1 and len(recorder.traces[0].spans) == 15
+    pipeline.submit([span(1, 30, parent=0)], 100)
+    assert counters.snapshot().dropped_spans == {"late": 6}
+
+
+def test_endless_retries_do_not_keep_a_trace_open():
+    pipeline, clock, recorder, _ = make()
+    batch = [span(1, 0)]
+    pipeline.submit(batch, 100)
+    for _ in range(5):
+        clock.now += 2
+        pipeline.submit(batch, 100)  # the same span again and again
+    pipeline.flush()
+    assert len(recorder.traces) == 1
