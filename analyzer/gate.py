@@ -129,12 +129,13 @@ def check_report(document: object, source: str = "report") -> Mapping[str, Any]:
         if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
             raise ReportError(f"{source}: {key!r} must be a list of objects")
     for endpoint in document["endpoints"]:
-        if not isinstance(endpoint.get("service"), str) or not isinstance(endpoint.get("name"), str):
+        if not (isinstance(endpoint.get("service"), str) and isinstance(endpoint.get("name"), str)):
             raise ReportError(f"{source}: every endpoint needs a 'service' and a 'name'")
     for finding in document["findings"]:
         if not isinstance(finding.get("rule"), str) or finding.get("severity") not in SEVERITIES:
             raise ReportError(
-                f"{source}: every finding needs a 'rule' and a 'severity' in {', '.join(SEVERITIES)}"
+                f"{source}: every finding needs a 'rule' and a 'severity' in "
+                f"{', '.join(SEVERITIES)}"
             )
     return document
 
@@ -299,7 +300,9 @@ def render_text(result: GateResult) -> str:
             lines.append(f"  FAIL  {check.endpoint} [{check.name}] {verdict.message}")
     for check in result.checks:
         for verdict in check.notes:
-            lines.append(f"  {verdict.severity:<8} {check.endpoint} [{check.name}] {verdict.message}")
+            lines.append(
+                f"  {verdict.severity:<8} {check.endpoint} [{check.name}] {verdict.message}"
+            )
     lines.extend(f"  note  {note}" for note in result.notes)
     return "\n".join(lines) + "\n"
 
@@ -321,12 +324,14 @@ def render_markdown(result: GateResult) -> str:
         for endpoint, checks in by_endpoint.items():
             failed = [c.name for c in checks if not c.passed]
             state = "❌ failed" if failed else "✅ passed"
-            lines.append(f"| {_md_cell(endpoint)} | {state} | {_md_cell(', '.join(failed)) or '—'} |")
+            names = _md_cell(", ".join(failed)) or "—"
+            lines.append(f"| {_md_cell(endpoint)} | {state} | {names} |")
         lines.append("")
     failures = [(c, v) for c in result.failed_checks for v in c.failures]
     if failures:
         lines += ["#### Failures", ""]
-        lines += [f"- **{_md_cell(c.endpoint)}** `{c.name}`: {_md_cell(v.message)}" for c, v in failures]
+        lines += [f"- **{_md_cell(c.endpoint)}** `{c.name}`: {_md_cell(v.message)}"
+                  for c, v in failures]
         lines.append("")
     notes = [(c, v) for c in result.checks for v in c.notes]
     if notes or result.notes:

@@ -29,7 +29,8 @@ from analyzer.stats import LatencySketch, nearest_rank
 
 __all__ = [
     "TraceView", "CallKey", "CallObservation", "CallStats", "EndpointDepths", "CallAggregate",
-    "observe_calls", "call_kind", "call_failed", "server_of", "what_if_saved_ns",
+    "RetryGroup", "observe_calls", "retry_groups", "call_kind", "call_failed", "server_of",
+    "what_if_saved_ns",
 ]
 
 
@@ -77,8 +78,8 @@ class CallObservation:
 
     ``kind`` is ``"read"``, ``"write"`` or ``"unknown"``; ``request`` is true for HTTP and
     RPC calls (and calls answered by an instrumented server), the ones a caller can bound
-    with a declared timeout, unlike a local database driver's calls. ``caller_failed`` is ``None``
-    when the call has no caller in its own service (an orphan client span). ``followed``
+    with a declared timeout, unlike a local database driver's calls. ``caller_failed`` is
+    ``None`` when the call has no caller in its own service (an orphan client span). ``followed``
     is true when the caller's service started any span after the call ended (something
     that may use its result). ``inbound_ms`` is the timeout of the call that invoked the
     caller (its own budget). ``saved_ns`` is the what-if saving (see
@@ -120,7 +121,6 @@ _WRITE_SQL = frozenset({"INSERT", "UPDATE", "DELETE", "UPSERT", "MERGE", "REPLAC
 # work to queue, even though an RPC is otherwise treated as a send (issue 3).
 _READ_RPC_PREFIXES = ("get", "list", "read", "fetch", "query", "search", "find", "lookup",
                       "describe", "check", "watch")
-_SEND_OPERATIONS = frozenset({"publish", "send", "create"})
 
 
 def _first(value: object) -> str:
@@ -153,7 +153,8 @@ def call_kind(span: Span, server: Span | None = None) -> str:
         return "read" if _first(method).upper() in _READ_METHODS else "write"
     operation = lookup("messaging.operation.type", "messaging.operation")
     if operation is not None or lookup("messaging.system") is not None:
-        return "read" if _first(operation or "").lower() in {"receive", "process", "settle"} else "write"
+        receives = _first(operation or "").lower() in {"receive", "process", "settle"}
+        return "read" if receives else "write"
     if lookup("rpc.system") is not None:
         rpc_method = _first(lookup("rpc.method") or "").lower()
         return "read" if rpc_method.startswith(_READ_RPC_PREFIXES) else "write"
@@ -222,7 +223,8 @@ def server_of(trace: Trace, span: Span) -> tuple[str, Span | None]:
         ):
             return child.service, child
     attrs = span.attributes
-    for key in ("peer.service", "server.address", "db.system.name", "db.system", "messaging.system"):
+    for key in ("peer.service", "server.address", "db.system.name", "db.system",
+                "messaging.system"):
         if key in attrs:
             return _first(attrs[key]), None
     return "virtual_node", None
@@ -339,7 +341,9 @@ def _inbound_ms(trace: Trace, entry: Span | None, keys: Sequence[str]) -> float 
     return ms
 
 
-def observe_calls(ctx: TraceView, timeout_keys: Sequence[str] = DEFAULT_TIMEOUT_KEYS) -> list[CallObservation]:
+def observe_calls(
+    ctx: TraceView, timeout_keys: Sequence[str] = DEFAULT_TIMEOUT_KEYS
+) -> list[CallObservation]:
     """Every call under the endpoint root of ``ctx``, ordered by start time.
 
     A call is a CLIENT span. In a trace whose spans all lack a kind (OpenTracing-era
@@ -463,9 +467,9 @@ def _max(a: float | None, b: float | None) -> float | None:
 class CallStats:
     """What was seen of one :class:`CallKey` across traces (a mergeable accumulator).
 
-    Counters: ``calls``, ``requests`` (HTTP/RPC calls), ``errors`` (the call failed), ``tolerated`` (failed while its
-    caller succeeded), ``on_critical``, ``followed`` (the caller started something after
-    it), ``reads`` / ``writes``, ``declared`` (a timeout was declared), ``timeouts``
+    Counters: ``calls``, ``requests`` (HTTP/RPC calls), ``errors`` (the call failed),
+    ``tolerated`` (failed while its caller succeeded), ``on_critical``, ``followed`` (the
+    caller started something after it), ``reads`` / ``writes``, ``declared`` (a timeout was declared), ``timeouts``
     (observed), ``inbound_known`` / ``inverted`` (declared ≥ the caller's own budget),
     ``retried`` / ``retries_over_budget``. Sketches: ``latency`` (call duration),
     ``timeout_latency`` (duration of calls that timed out), ``savings`` (what-if, writes
@@ -481,8 +485,8 @@ class CallStats:
         "retry_total", "longest_trace_id",
     )
 
-    _COUNTERS = ("calls", "requests", "errors", "tolerated", "on_critical", "followed", "reads", "writes",
-                 "declared", "timeouts", "inbound_known", "inverted", "retried",
+    _COUNTERS = ("calls", "requests", "errors", "tolerated", "on_critical", "followed", "reads",
+                 "writes", "declared", "timeouts", "inbound_known", "inverted", "retried",
                  "retries_over_budget")
     _SKETCHES = ("latency", "timeout_latency", "savings", "retry_total")
     _MINIMA = ("declared_min_ms", "inverted_inbound_ms", "retry_budget_ms")
@@ -542,8 +546,9 @@ class CallStats:
         best = self.latency.max
         if trace_id is None:
             return
+        current = self.longest_trace_id
         if best is None or duration_ns > best or (
-            duration_ns == best and (self.longest_trace_id is None or trace_id < self.longest_trace_id)
+            duration_ns == best and (current is None or trace_id < current)
         ):
             self.longest_trace_id = trace_id
 
@@ -694,7 +699,8 @@ class CallAggregate:
         for item in data.get("calls", []):
             aggregate.calls[CallKey(*item["key"])] = CallStats.from_dict(item["stats"])
         for item in data.get("endpoints", []):
-            aggregate.endpoints[Endpoint(item["service"], item["name"])] = EndpointDepths.from_dict(item)
+            endpoint = Endpoint(item["service"], item["name"])
+            aggregate.endpoints[endpoint] = EndpointDepths.from_dict(item)
         return aggregate
 
     def __eq__(self, other: object) -> bool:

@@ -70,7 +70,8 @@ def missing_timeout(key: CallKey, stats: CallStats, config: AnalysisConfig) -> F
         return None
     critical = stats.on_critical > 0
     latency = _latency_evidence(stats.latency)
-    where = f" on the critical path of {key.endpoint}" if critical else f" (endpoint {key.endpoint})"
+    where = (f" on the critical path of {key.endpoint}" if critical
+             else f" (endpoint {key.endpoint})")
     message = (
         f"{key.client} calls {key.server} ({key.operation}) with no timeout (none declared, "
         f"none seen firing){where}: "
@@ -128,7 +129,8 @@ def timeout_inversion(key: CallKey, stats: CallStats, config: AnalysisConfig) ->
 
 def retries_over_budget(key: CallKey, stats: CallStats, config: AnalysisConfig) -> Finding | None:
     """Visible retries (repeated sibling calls) run past the caller's own budget."""
-    if stats.calls < config.min_observations_for("timeout-inversion") or stats.retries_over_budget == 0:
+    if stats.calls < config.min_observations_for("timeout-inversion") \
+            or stats.retries_over_budget == 0:
         return None
     budget = stats.retry_budget_ms
     total_max = _ms(stats.retry_total.max)
@@ -230,7 +232,9 @@ def soft_dependency(key: CallKey, stats: CallStats, config: AnalysisConfig) -> F
     )
 
 
-def critical_path_depth(endpoint: Endpoint, depths: EndpointDepths, config: AnalysisConfig) -> Finding | None:
+def critical_path_depth(
+    endpoint: Endpoint, depths: EndpointDepths, config: AnalysisConfig
+) -> Finding | None:
     """An endpoint whose critical path went deeper than its budget."""
     budget = config.depth_budget(str(endpoint))
     if budget is None or depths.traces < config.min_observations_for("critical-path-depth"):
@@ -259,7 +263,9 @@ def critical_path_depth(endpoint: Endpoint, depths: EndpointDepths, config: Anal
     )
 
 
-_CALL_RULES: tuple[tuple[str, Callable[[CallKey, CallStats, AnalysisConfig], Finding | None]], ...] = (
+CallRule = Callable[[CallKey, CallStats, AnalysisConfig], "Finding | None"]
+
+_CALL_RULES: tuple[tuple[str, CallRule], ...] = (
     ("missing-timeout", missing_timeout),
     ("timeout-inversion", timeout_inversion),
     ("timeout-inversion", retries_over_budget),

@@ -42,7 +42,9 @@ class Finding:
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
-            raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, got {self.severity!r}")
+            raise ValueError(
+                f"severity must be one of {', '.join(SEVERITIES)}, got {self.severity!r}"
+            )
         object.__setattr__(self, "evidence", MappingProxyType(dict(self.evidence)))
 
     @property

@@ -53,7 +53,9 @@ def parse_timeout_ms(value: AttrValue | None) -> float | None:
     return float(match.group(1)) * _MS_PER_UNIT[match.group(2) or ""]
 
 
-def declared_timeout(attributes: Mapping[str, AttrValue], keys: Iterable[str]) -> tuple[bool, float | None]:
+def declared_timeout(
+    attributes: Mapping[str, AttrValue], keys: Iterable[str]
+) -> tuple[bool, float | None]:
     """Whether any of ``keys`` declares a timeout, and its value in ms (first parseable key).
 
     A key that is present but unparseable still *declares* a timeout (the caller clearly
