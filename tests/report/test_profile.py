@@ -16,10 +16,15 @@ A second trace of the endpoint is a bare 50 ms GET / (web 50 ms, depth 1).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.aggregate import Aggregate, TraceContext, trace_context
+from analyzer.assemble import assemble
+from analyzer.decode import decode
 from analyzer.model import Endpoint, Segment, Trace
 from analyzer.profile import OTHER, EndpointAggregate
 from tests.report.spans import MS, one_trace, span
@@ -138,3 +143,28 @@ def test_empty_traces_are_skipped_not_counted():
 def test_segments_are_the_critical_path_module_s():
     ctx = trace_context(bare_trace())
     assert ctx.segments == (Segment("r", 0, 50 * MS),)
+
+
+def _real_traces() -> list[Trace]:
+    data = Path(__file__).resolve().parents[1] / "data" / "jaeger"
+    return [trace for path in sorted(data.glob("*.json"))
+            for trace in assemble(decode(path.read_bytes()).spans)]
+
+
+REAL = _real_traces()
+HAND = [busy_trace("h1"), bare_trace("h2"), busy_trace("h3", error=True)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(REAL + HAND), st.integers(min_value=1, max_value=5), st.randoms())
+def test_aggregate_is_independent_of_order_and_batching(traces, parts, rnd):
+    whole = Aggregate()
+    whole.add_traces(REAL + HAND)
+    batches = [Aggregate() for _ in range(parts)]
+    for i, trace in enumerate(traces):
+        batches[i % parts].add_trace(trace)
+    rnd.shuffle(batches)
+    combined = Aggregate()
+    for batch in batches:
+        combined.merge(Aggregate.from_dict(batch.to_dict()))
+    assert combined.to_dict() == whole.to_dict()
