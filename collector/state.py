@@ -143,8 +143,9 @@ class LiveState:
             raise UnknownWindow(f"unknown window {window!r}; use one of {self.windows}")
         merged = Aggregate(self._config)
         with self._lock:
-            now_start = self._current_start(self._clock())
-            self._current(self._clock())
+            now = self._clock()
+            now_start = self._current_start(now)
+            self._current(now)  # rotate first, so a bucket that ended is in history
             if window == "all":
                 parts = [self._history, self._buckets[-1][1]]
             else:
