@@ -55,7 +55,7 @@ WATERFALL_MAX_INDENT = 14
 # path's colour (a dark red-orange), so the marked segments always stand out.
 SERVICE_PALETTE = (
     "#6aa7d8", "#8cc084", "#c9a0dc", "#e6c36a", "#7fc6c2", "#f2a7a7",
-    "#a3b8e8", "#d9a88a", "#b5d36b", "#e3a6d0", "#9fd3e8", "#c7b299",
+    "#a3b8e8", "#d9a88a", "#b5d36b", "#90a4ae", "#9fd3e8", "#c7b299",
 )
 
 
@@ -421,6 +421,12 @@ class GraphEdge:
         return f"{self.client} -> {self.server}"
 
 
+GRAPH_PADDING = 24.0
+GRAPH_MAX_DISPLAY_HEIGHT = 600.0
+"""A big graph is drawn scaled down to this height, so that a wall screen shows all of it
+(the browser scales it down further when the page is narrower than the drawing)."""
+
+
 @dataclass(frozen=True, slots=True)
 class GraphScene:
     """The service graph, ready to draw: a ``width`` × ``height`` SVG of nodes and edges."""
@@ -429,6 +435,19 @@ class GraphScene:
     height: float
     nodes: tuple[GraphNode, ...]
     edges: tuple[GraphEdge, ...]
+
+    @property
+    def view_box(self) -> str:
+        """The SVG ``viewBox``: the drawing plus a margin."""
+        pad = GRAPH_PADDING
+        return f"{-pad:.0f} {-pad:.0f} {self.width + 2 * pad:.0f} {self.height + 2 * pad:.0f}"
+
+    @property
+    def display_size(self) -> tuple[float, float]:
+        """Width and height to draw at: natural size, or scaled to fit the height cap."""
+        w, h = self.width + 2 * GRAPH_PADDING, self.height + 2 * GRAPH_PADDING
+        scale = min(1.0, GRAPH_MAX_DISPLAY_HEIGHT / h)
+        return (round(w * scale), round(h * scale))
 
 
 def critical_path_shares(report: Mapping[str, Any]) -> dict[str, float]:
@@ -702,7 +721,8 @@ def build_waterfall(doc: Mapping[str, Any], colours: Mapping[str, str] | None = 
     for index, (span, depth) in enumerate(ordered):
         start, end = int(span["start_ns"]), int(span["end_ns"])
         owned = segments.get(span["span_id"], [])
-        label_room = int((WATERFALL_LABEL_WIDTH - 24 - min(depth, WATERFALL_MAX_INDENT) * WATERFALL_INDENT) / 6.6)
+        # Bold (critical) labels at 12px take about 7.2px a character in common sans fonts.
+        label_room = int((WATERFALL_LABEL_WIDTH - 24 - min(depth, WATERFALL_MAX_INDENT) * WATERFALL_INDENT) / 7.2)
         rows.append(WaterfallRow(
             index=index, span_id=span["span_id"], parent_id=span.get("parent_id"),
             service=span["service"], name=span["name"],

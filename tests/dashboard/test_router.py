@@ -240,3 +240,15 @@ def test_span_data_is_escaped_everywhere(view):
         trace_html = client.get(f"/traces/{hostile_trace}").text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in trace_html
         assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in trace_html
+
+
+def test_the_graph_layout_is_computed_once_per_shape():
+    from collector.dashboard.router import _LayoutCache
+
+    cache = _LayoutCache(2)
+    sizes = {"a": (100.0, 40.0), "b": (100.0, 40.0)}
+    first = cache(["a", "b"], [("a", "b")], sizes, direction="LR")
+    assert cache(["a", "b"], [("a", "b")], dict(sizes), direction="LR") is first
+    assert cache(["a", "b"], [("b", "a")], sizes, direction="LR") is not first
+    cache(["a"], [], {"a": (100.0, 40.0)}, direction="LR")  # a third shape evicts the oldest
+    assert cache(["a", "b"], [("a", "b")], sizes, direction="LR") is not first

@@ -130,6 +130,14 @@
     button.querySelector(".live-label").textContent = labels[shown] || shown;
   }
 
+  function pulse() {
+    var button = document.getElementById("live-status");
+    if (!button) return;
+    button.classList.remove("pulse");
+    void button.offsetWidth; // restart the animation
+    button.classList.add("pulse");
+  }
+
   function rememberSources(root) {
     root.querySelectorAll("[data-live-region]").forEach(function (region) {
       if (region.id) state.sources.set(region.id, region.innerHTML);
@@ -189,13 +197,11 @@
       current.scrollTop = scrolls[0];
       current.scrollLeft = scrolls[1];
       state.sources.set(incoming.id, incoming.innerHTML);
-      current.classList.remove("updated");
-      void current.offsetWidth; // restart the highlight animation
-      current.classList.add("updated");
       changed = true;
     });
     if (fresh.body && fresh.body.dataset.version) document.body.dataset.version = fresh.body.dataset.version;
     if (!changed) return;
+    pulse();
     applySelection();
     if (focusKey && focusKey[0] && !document.body.contains(focused)) {
       eachWithKey('[data-select="' + focusKey[0] + '"]', focusKey[1], function (el) { el.focus({ preventScroll: true }); });
@@ -224,8 +230,15 @@
       return;
     }
     var stream = new EventSource("/api/stream");
-    stream.addEventListener("report", scheduleRefresh);
-    stream.addEventListener("open", function () { setStatus("live"); scheduleRefresh(); });
+    stream.addEventListener("report", function (event) {
+      // The stream announces its current version on connect; the page may already show it.
+      var version = null;
+      try { version = JSON.parse(event.data).version; } catch (malformed) { version = null; } // then refresh anyway
+      if (version === null || version === undefined || String(version) !== document.body.dataset.version) {
+        scheduleRefresh();
+      }
+    });
+    stream.addEventListener("open", function () { setStatus("live"); });
     stream.addEventListener("error", function () {
       if (stream.readyState === EventSource.CLOSED) {
         stream.close();
