@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from analyzer.config import DEFAULT_TIMEOUT_KEYS
-from analyzer.model import Span, SpanKind, Trace
+from analyzer.model import Span, SpanKind, StatusCode, Trace
 from analyzer.rules.timeouts import declared_timeout
 from analyzer.stats import LatencySketch
 
@@ -62,6 +62,13 @@ PEER_NAME_KEYS = ("peer.service", "server.address", "db.system.name", "db.system
 """Attributes naming a virtual peer, most specific first (span attributes)."""
 
 DEFAULT_MAX_EDGES = 10_000
+
+# Enum members bound once: looking them up on the class costs more than the comparison.
+_INTERNAL, _SERVER, _CLIENT = SpanKind.INTERNAL, SpanKind.SERVER, SpanKind.CLIENT
+_PRODUCER, _CONSUMER = SpanKind.PRODUCER, SpanKind.CONSUMER
+_CALLEE_KINDS = frozenset({SpanKind.SERVER, SpanKind.INTERNAL})
+_CALLER_KINDS = frozenset({SpanKind.CLIENT, SpanKind.PRODUCER})
+_ERROR = StatusCode.ERROR
 
 @dataclass(frozen=True, slots=True, order=True)
 class EdgeKey:
@@ -154,7 +161,7 @@ def virtual_peer(span: Span) -> tuple[str, str, str]:
 class GraphAggregate:
     """Mergeable service graph: nodes with kinds, edges with counts and latency sketches.
 
-    >>> from analyzer.model import Span, SpanKind, Trace
+    >>> from analyzer.model import Span, SpanKind, StatusCode, Trace
 from analyzer.rules.timeouts import declared_timeout
     >>> root = Span("t" * 32, "a" * 16, None, "web", "GET /", SpanKind.SERVER, 0, 10)
     >>> graph = GraphAggregate()
@@ -181,47 +188,60 @@ from analyzer.rules.timeouts import declared_timeout
     # -- building -------------------------------------------------------------------
 
     def add(self, trace: Trace) -> None:
-        """Fold one assembled trace into the graph."""
+        """Fold one assembled trace into the graph.
+
+        Calls are paired first into plain ``(client, server, type) -> [(client span,
+        server span)]`` lists, then each edge of the trace is folded once: this runs
+        for every span the collector receives, so the per-span work stays small.
+        """
         spans = trace.spans
-        for span in spans.values():
-            self._node(span.service, "service")
-        kindless = all(s.kind is SpanKind.INTERNAL for s in spans.values())
+        values = spans.values()
+        for service in {span.service for span in values}:
+            self._node(service, "service")
+        kindless = all(span.kind is _INTERNAL for span in values)
+        calls: dict[tuple[str, str, str], list[tuple[Span | None, Span | None]]] = {}
+        unpaired: list[tuple[str, str, str]] = []
         paired: set[str] = set()  # CLIENT / PRODUCER span ids that found their partner
-        for span in spans.values():
-            parent = spans.get(span.parent_id) if span.parent_id else None
+        for span in values:
+            parent_id = span.parent_id
+            parent = spans.get(parent_id) if parent_id else None
             kind = span.kind
-            if kind is SpanKind.CONSUMER:
-                producer = parent if parent is not None and parent.kind is SpanKind.PRODUCER \
+            if kind is _CONSUMER:
+                producer = parent if parent is not None and parent.kind is _PRODUCER \
                     else self._linked_producer(span, spans)
                 if producer is None:
-                    self._count(self.unpaired, EdgeKey("", span.service, MESSAGING))
+                    unpaired.append(("", span.service, MESSAGING))
                 else:
                     paired.add(producer.span_id)
-                    self._record(EdgeKey(producer.service, span.service, MESSAGING),
-                                 client=producer, server=span)
+                    calls.setdefault((producer.service, span.service, MESSAGING), []).append(
+                        (producer, span))
             elif parent is None:
-                if span.parent_id is None and (kind is SpanKind.SERVER or kindless):
-                    self._record(EdgeKey(USER, span.service, VIRTUAL_NODE), server=span)
-                elif kind is SpanKind.SERVER:  # its caller's span is missing from the trace
-                    self._count(self.unpaired, EdgeKey("", span.service, REQUEST_RESPONSE))
-            elif parent.kind is SpanKind.CLIENT and kind in (SpanKind.SERVER, SpanKind.INTERNAL):
+                if parent_id is None and (kind is _SERVER or kindless):
+                    calls.setdefault((USER, span.service, VIRTUAL_NODE), []).append((None, span))
+                elif kind is _SERVER:  # its caller's span is missing from the trace
+                    unpaired.append(("", span.service, REQUEST_RESPONSE))
+            elif parent.kind is _CLIENT and kind in _CALLEE_KINDS:
                 if parent.service != span.service:
                     paired.add(parent.span_id)
-                    self._record(EdgeKey(parent.service, span.service, REQUEST_RESPONSE),
-                                 client=parent, server=span)
-                elif kind is SpanKind.SERVER:
+                    calls.setdefault((parent.service, span.service, REQUEST_RESPONSE), []).append(
+                        (parent, span))
+                elif kind is _SERVER:
                     paired.add(parent.span_id)  # a call into its own service: no edge
-            elif parent.service != span.service and parent.kind in (
-                SpanKind.INTERNAL, SpanKind.SERVER,
-            ) and kind in (SpanKind.INTERNAL, SpanKind.SERVER):
-                self._record(EdgeKey(parent.service, span.service, REQUEST_RESPONSE), server=span)
-            elif kind is SpanKind.SERVER:
-                self._count(self.unpaired, EdgeKey("", span.service, REQUEST_RESPONSE))
-        for span in spans.values():
-            if span.kind in (SpanKind.CLIENT, SpanKind.PRODUCER) and span.span_id not in paired:
+            elif parent.service != span.service and parent.kind in _CALLEE_KINDS \
+                    and kind in _CALLEE_KINDS:
+                calls.setdefault((parent.service, span.service, REQUEST_RESPONSE), []).append(
+                    (None, span))
+            elif kind is _SERVER:
+                unpaired.append(("", span.service, REQUEST_RESPONSE))
+        for span in values:
+            if span.kind in _CALLER_KINDS and span.span_id not in paired:
                 name, node_kind, connection = virtual_peer(span)
                 self._node(name, node_kind)
-                self._record(EdgeKey(span.service, name, connection), client=span)
+                calls.setdefault((span.service, name, connection), []).append((span, None))
+        for key in unpaired:
+            self._count(self.unpaired, EdgeKey(*key))
+        for key, pairs in calls.items():
+            self._record(EdgeKey(*key), pairs)
 
     def add_traces(self, traces: Iterable[Trace]) -> None:
         for trace in traces:
@@ -254,22 +274,26 @@ from analyzer.rules.timeouts import declared_timeout
             self._node(key.client, "virtual" if key.client == USER else "service")
         return stats
 
-    def _record(self, key: EdgeKey, *, client: Span | None = None,
-                server: Span | None = None) -> None:
+    def _record(self, key: EdgeKey, pairs: list[tuple[Span | None, Span | None]]) -> None:
+        """Count ``(client span, server span)`` calls over ``key`` (either side may be absent)."""
         stats = self._edge(key)
         if stats is None:
-            self._count(self.dropped, EdgeKey(key.client, "", ""))
+            self._count(self.dropped, EdgeKey(key.client, "", ""), len(pairs))
             return
-        stats.requests += 1
-        if (client is not None and client.is_error) or (server is not None and server.is_error):
-            stats.failed += 1
-        if client is not None:
-            stats.client.add(client.duration_ns)
-            timeout = declared_timeout_ns(client, self.timeout_keys)
-            if timeout is not None:
-                stats.timeouts.add(timeout)
-        if server is not None:
-            stats.server.add(server.duration_ns)
+        stats.requests += len(pairs)
+        client_sketch, server_sketch, keys = stats.client, stats.server, self.timeout_keys
+        for client, server in pairs:
+            if (client is not None and client.status is _ERROR) or (
+                    server is not None and server.status is _ERROR):
+                stats.failed += 1
+            if client is not None:
+                client_sketch.add(client.end_ns - client.start_ns)
+                if client.attributes:
+                    timeout = declared_timeout_ns(client, keys)
+                    if timeout is not None:
+                        stats.timeouts.add(timeout)
+            if server is not None:
+                server_sketch.add(server.end_ns - server.start_ns)
 
     def merge(self, other: GraphAggregate) -> None:
         """Fold ``other`` in; edges past ``max_edges`` count as dropped, as in :meth:`add`."""

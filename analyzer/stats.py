@@ -59,7 +59,8 @@ def nearest_rank(q: float, count: int) -> int:
 
 def _bucket(ns: int) -> int:
     """The bucket of a positive value (values ≤ 0 are counted apart, as zeros)."""
-    return min(MAX_INDEX, max(0, math.ceil(math.log(ns) / _LOG_GAMMA)))
+    index = math.ceil(math.log(ns) / _LOG_GAMMA)
+    return MAX_INDEX if index > MAX_INDEX else (index if index > 0 else 0)
 
 
 def _representative(index: int) -> float:
@@ -93,16 +94,25 @@ class LatencySketch:
 
     def add(self, ns: int, count: int = 1) -> None:
         """Record ``count`` observations of ``ns`` (negative durations count as 0)."""
+        # Hot path (once per span and sketch): plain comparisons, no helper calls.
         if count <= 0:
             return
-        ns = max(0, int(ns))
+        if ns.__class__ is not int:
+            ns = int(ns)
+        if ns < 0:
+            ns = 0
         self.count += count
         self.sum += ns * count
-        self.min = ns if self.min is None else min(self.min, ns)
-        self.max = ns if self.max is None else max(self.max, ns)
-        if self._exact is not None:
-            self._exact[ns] = self._exact.get(ns, 0) + count
-            if len(self._exact) > EXACT_LIMIT:
+        if self.min is None:
+            self.min = self.max = ns
+        elif ns < self.min:
+            self.min = ns
+        elif ns > self.max:  # type: ignore[operator]  # set together with min
+            self.max = ns
+        exact = self._exact
+        if exact is not None:
+            exact[ns] = exact.get(ns, 0) + count
+            if len(exact) > EXACT_LIMIT:
                 self._to_buckets()
         else:
             self._add_bucketed(ns, count)
