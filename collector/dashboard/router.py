@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -99,7 +99,10 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
     layouts = _LayoutCache(GRAPH_CACHE_SIZE)
     router = APIRouter(route_class=_SecureRoute, include_in_schema=False)
 
-    def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    def page(request: Request, template: str, status: int = 200, *, version: int | None = None,
+             **context: Any) -> HTMLResponse:
+        """Render ``template``; ``version`` is the live state's version the page's data is
+        at least as new as (read before the data, so a change in between is not missed)."""
         window = context.pop("window", default_window)
         context.setdefault("nav", "")
 
@@ -118,7 +121,7 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
         html = env.get_template(template).render(
             windows=list(windows), window=window, window_seconds=windows.get(window),
             url=url, with_window=with_window, path=request.url.path,
-            version=view.version, **context,
+            version=view.version if version is None else version, **context,
         )
         return HTMLResponse(html, status_code=status)
 
@@ -137,10 +140,11 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
     def overview(request: Request, window: str = default_window) -> HTMLResponse:
         if window not in windows:
             return bad_window(request, window)
+        version = view.version
         report = view.report(window)
         findings = present.sorted_findings(report.get("findings", []))
         return page(
-            request, "overview.html", window=window, report=report, nav="overview",
+            request, "overview.html", version=version, window=window, report=report, nav="overview",
             graph=present.build_graph(report, windows[window], layouts),
             findings=findings[:5], finding_count=len(findings),
             severities=present.severity_counts(findings),
@@ -150,21 +154,26 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
     @router.get("/endpoints", response_class=HTMLResponse)
     def endpoints(
         request: Request, window: str = default_window,
-        sort: str = "p99", order: str = Query("desc", pattern="^(asc|desc)$"),
+        sort: str = "p99", order: str = "desc",
     ) -> HTMLResponse:
         if window not in windows:
             return bad_window(request, window)
+        # A pasted link with a mangled sort still shows the table, in the default order.
         if sort not in present.ENDPOINT_SORTS:
             sort = "p99"
+        order = "asc" if order == "asc" else "desc"
+        version = view.version
         report = view.report(window)
         rows = present.sort_endpoint_rows(present.endpoint_rows(report, colours()), sort, order == "desc")
-        return page(request, "endpoints.html", window=window, report=report, nav="endpoints",
+        return page(request, "endpoints.html", version=version, window=window, report=report, nav="endpoints",
                     rows=rows, sort=sort, order=order)
 
     @router.get("/endpoint", response_class=HTMLResponse)
-    def endpoint(request: Request, service: str, name: str, window: str = default_window) -> HTMLResponse:
+    def endpoint(request: Request, service: str = "", name: str = "",
+                 window: str = default_window) -> HTMLResponse:
         if window not in windows:
             return bad_window(request, window)
+        version = view.version
         report = view.report(window)
         row = present.find_endpoint(present.endpoint_rows(report, colours()), service, name)
         exemplars = sorted(view.exemplars(service, name), key=lambda e: -float(e.get("duration_ms") or 0))
@@ -176,7 +185,7 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
         key = present.endpoint_key(service, name)
         findings = [f for f in present.sorted_findings(report.get("findings", []))
                     if present.finding_endpoint(f) == key]
-        return page(request, "endpoint.html", window=window, report=report, nav="endpoints",
+        return page(request, "endpoint.html", version=version, window=window, report=report, nav="endpoints",
                     service=service, name=name, row=row, exemplars=exemplars, findings=findings)
 
     @router.get("/traces/{trace_id:path}", response_class=HTMLResponse)
@@ -196,11 +205,12 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
     def findings_page(request: Request, window: str = default_window) -> HTMLResponse:
         if window not in windows:
             return bad_window(request, window)
+        version = view.version
         report = view.report(window)
         findings = present.sorted_findings(report.get("findings", []))
         links = {present.endpoint_key(ep["service"], ep["name"]): (ep["service"], ep["name"])
                  for ep in report.get("endpoints", [])}
-        return page(request, "findings.html", window=window, report=report, nav="findings",
+        return page(request, "findings.html", version=version, window=window, report=report, nav="findings",
                     findings=findings, severities=present.severity_counts(findings),
                     endpoint_links=links)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from fastapi import FastAPI
@@ -72,7 +72,6 @@ def page_urls(view: AnalyzedView) -> list[str]:
 
 
 def _query(**params: str) -> str:
-    from urllib.parse import urlencode
     return urlencode(params)
 
 
@@ -130,7 +129,10 @@ def test_unknown_trace_is_a_404_page_that_escapes_the_id(client):
 
 
 def test_unknown_endpoint_is_a_404_and_unknown_window_a_400(client):
-    assert client.get("/endpoint?service=nobody&name=nothing").status_code == 404
+    for url in ("/endpoint?service=nobody&name=nothing", "/endpoint"):
+        response = client.get(url)
+        assert response.status_code == 404
+        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     response = client.get("/?window=3h")
     assert response.status_code == 400
     assert "1m, 5m, 15m, all" in response.text
@@ -164,8 +166,9 @@ def test_endpoints_table_sorts_by_the_column_in_the_url(client, view):
     assert rows("/endpoints?sort=traces&order=desc") == ascending[::-1]
     by_p99 = {f'{e["service"]} {e["name"]}': e["p99_ms"] for e in view.report()["endpoints"]}
     assert [by_p99[r] for r in rows("/endpoints")] == sorted(by_p99.values(), reverse=True)
-    # An unknown column falls back to the default order instead of failing.
+    # A mangled link falls back to the default order instead of failing.
     assert rows("/endpoints?sort=bogus") == rows("/endpoints")
+    assert rows("/endpoints?sort=p99&order=sideways") == rows("/endpoints")
 
 
 def test_window_links_keep_the_rest_of_the_view(client):
