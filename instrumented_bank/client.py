@@ -12,7 +12,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -23,8 +24,9 @@ from opentelemetry.trace import Span
 from instrumented_bank import deadline
 from instrumented_bank.deadline import TIMEOUT_ATTRIBUTE, TIMEOUT_HEADER
 
-#: Request extension carrying the callee's name to the span hook.
+#: Request extensions carrying the callee's name and the call's timeout to the span hook.
 _CALLEE_EXTENSION = "bank.callee"
+_TIMEOUT_EXTENSION = "bank.timeout_ms"
 
 
 class DependencyError(Exception):
@@ -51,13 +53,17 @@ def declare_timeout(span: Span, timeout_ms: int | None) -> None:
 
 
 def _on_request(span: Span, request: RequestInfo) -> None:
-    """httpx span hook: name the peer and record the timeout the request declares."""
-    callee = (request.extensions or {}).get(_CALLEE_EXTENSION)
+    """httpx span hook: name the peer and record the timeout the call declares."""
+    extensions = request.extensions or {}
+    callee = extensions.get(_CALLEE_EXTENSION)
     if callee:
         span.set_attribute("peer.service", callee)
-    declared = request.headers.get(TIMEOUT_HEADER) if request.headers is not None else None
-    if declared is not None:
-        span.set_attribute(TIMEOUT_ATTRIBUTE, [declared])
+    declare_timeout(span, extensions.get(_TIMEOUT_EXTENSION))
+
+
+async def _on_async_request(span: Span, request: RequestInfo) -> None:
+    """The same hook for the async client (whose hooks must be coroutines)."""
+    _on_request(span, request)
 
 
 class ServiceClient:
@@ -78,6 +84,7 @@ class ServiceClient:
         self.caller = caller
         self._url_of = url_of
         self._timeouts = timeouts
+        self._tracer_provider = tracer_provider
         # No connection-pool timeout either: a call without a timeout really waits.
         self._http = httpx.Client(timeout=None)
         HTTPXClientInstrumentor.instrument_client(
@@ -106,23 +113,61 @@ class ServiceClient:
         is already spent (the call is then not made at all).
         """
         deadline.check()
-        timeout_ms = self.timeout_ms(callee)
-        headers = {TIMEOUT_HEADER: str(timeout_ms)} if timeout_ms is not None else {}
-        timeout = httpx.Timeout(timeout_ms / 1000.0) if timeout_ms is not None else httpx.Timeout(None)
+        options = self._options(callee)
         try:
-            response = self._http.request(
-                method,
-                self._url_of(callee) + path,
-                json=json,
-                params=params,
-                headers=headers,
-                timeout=timeout,
-                extensions={_CALLEE_EXTENSION: callee},
-            )
-        except httpx.TimeoutException as exc:
-            raise DependencyTimeout(callee, f"no answer within {timeout_ms} ms") from exc
-        except httpx.TransportError as exc:
-            raise DependencyError(callee, f"unreachable ({type(exc).__name__})") from exc
+            response = self._http.request(method, self._url_of(callee) + path, json=json, params=params, **options)
+        except httpx.HTTPError as exc:
+            raise self._failure(callee, exc) from exc
+        return self._checked(callee, response, expect)
+
+    def post_concurrently(self, calls: Sequence[tuple[str, str, Any]]) -> list[Any]:
+        """``POST`` each ``(callee, path, body)`` at the same time and wait for all of them.
+
+        Returns, in order, each decoded answer or the :class:`DependencyError` it raised,
+        so the caller decides which failures it tolerates. The calls run on one event loop
+        (an async client made for this fan-out): every call has started before any of them
+        can finish, however busy the machine, which threads would not guarantee.
+        """
+        deadline.check()
+
+        async def fan_out() -> list[Any]:
+            async with httpx.AsyncClient(timeout=None) as http:
+                HTTPXClientInstrumentor.instrument_client(
+                    http, tracer_provider=self._tracer_provider, request_hook=_on_async_request
+                )
+
+                async def one(callee: str, path: str, body: Any) -> Any:
+                    try:
+                        response = await http.post(self._url_of(callee) + path, json=body, **self._options(callee))
+                    except httpx.HTTPError as exc:
+                        return self._failure(callee, exc)
+                    try:
+                        return self._checked(callee, response, (200,)).json()
+                    except DependencyError as exc:
+                        return exc
+
+                return await asyncio.gather(*(one(*call) for call in calls))
+
+        # asyncio.run copies this thread's context: the calls share the request's span and deadline.
+        return asyncio.run(fan_out())
+
+    def _options(self, callee: str) -> dict[str, Any]:
+        """Headers, timeout and span hints of a call to ``callee``."""
+        timeout_ms = self.timeout_ms(callee)
+        return {
+            "headers": {TIMEOUT_HEADER: str(timeout_ms)} if timeout_ms is not None else {},
+            "timeout": httpx.Timeout(timeout_ms / 1000.0 if timeout_ms is not None else None),
+            "extensions": {_CALLEE_EXTENSION: callee, _TIMEOUT_EXTENSION: timeout_ms},
+        }
+
+    @staticmethod
+    def _failure(callee: str, exc: httpx.HTTPError) -> DependencyError:
+        if isinstance(exc, httpx.TimeoutException):
+            return DependencyTimeout(callee, f"no answer in time ({type(exc).__name__})")
+        return DependencyError(callee, f"unreachable ({type(exc).__name__})")
+
+    @staticmethod
+    def _checked(callee: str, response: httpx.Response, expect: tuple[int, ...]) -> httpx.Response:
         if response.status_code not in expect:
             raise DependencyError(callee, f"answered {response.status_code}: {response.text[:200]}")
         return response

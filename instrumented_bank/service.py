@@ -70,8 +70,6 @@ def create_app(name: str, settings: BankSettings, *, exporter: SpanExporter | No
         finally:
             if worker:
                 worker.stop()
-            for close in service.on_shutdown:
-                close()
             client.close()
             provider.shutdown()
 

@@ -57,7 +57,8 @@ class Faults:
     """Share of push deliveries that APNs rejects; card authorisation still succeeds."""
     apns_latency_ms: int = 35
     side_effect_failure_rate: float = 0.03
-    """Share of enrichment and feed-generation writes that fail (tolerated by their caller)."""
+    """Share of enrichment, feed-generation and feed-reaction writes that fail (their
+    callers tolerate it: the planted deferrable work)."""
     enrichment_latency_ms: int = 30
     feed_generation_latency_ms: int = 30
     work_ms: int = 2

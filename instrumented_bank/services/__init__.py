@@ -93,8 +93,6 @@ class Service:
 
     router: APIRouter
     consumers: Mapping[str, Callable[[Any], None]] = field(default_factory=dict)
-    on_shutdown: list[Callable[[], None]] = field(default_factory=list)
-    """Called when the application stops (thread pools, connections)."""
 
 
 def module_of(name: str) -> ModuleType:

@@ -9,11 +9,9 @@ answer waits for the slowest of them); ``fixed`` queues them instead.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter
 from opentelemetry import trace
@@ -44,7 +42,6 @@ def build(ctx: ServiceContext) -> Service:
     db = ctx.database(SCHEMA)
     router = APIRouter()
     deferred = policy.defers_side_effects(ctx.settings.scenario)
-    fan_out = ThreadPoolExecutor(max_workers=12, thread_name_prefix="side-effects")
 
     def record(auth: Authorisation, approved: bool, reason: str | None, transaction_id: str | None) -> dict:
         authorisation_id = f"auth-{uuid.uuid4().hex[:12]}"
@@ -98,18 +95,12 @@ def build(ctx: ServiceContext) -> Service:
             for _, _, destination, body in effects:
                 ctx.publish(destination, body)
             return answer
-        # Each call runs in a copy of this request's context: same trace parent, same deadline.
-        pending = [
-            (callee, fan_out.submit(contextvars.copy_context().run, ctx.client.post, callee, path, body))
-            for callee, path, _, body in effects
-        ]
-        for callee, future in pending:
-            try:
-                future.result()
-            except DependencyError as exc:
+        results = ctx.client.post_concurrently([(callee, path, body) for callee, path, _, body in effects])
+        for (callee, *_), result in zip(effects, results, strict=True):
+            if isinstance(result, DependencyError):
                 # The payment is authorised either way; the customer just misses a detail.
-                log.info("tolerated failure of %s: %s", callee, exc)
+                log.info("tolerated failure of %s: %s", callee, result)
                 trace.get_current_span().add_event("tolerated dependency failure", {"peer.service": callee})
         return answer
 
-    return Service(router, on_shutdown=[fan_out.shutdown])
+    return Service(router)

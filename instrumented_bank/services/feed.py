@@ -1,5 +1,7 @@
 """feed: each customer's list of recent activity, shown with merchant names and logos.
 
+Reaction updates fail ``side_effect_failure_rate`` of the time (the feed store is busy).
+
 The merchant lookup is a *tolerated read*: when it fails the feed still answers, without
 names and logos. Its result is used, so it is not work that could be deferred.
 """
@@ -82,6 +84,7 @@ def build(ctx: ServiceContext) -> Service:
 
     def set_reaction(transaction_id: str, emoji: str) -> dict:
         ctx.work()
+        ctx.fail_sometimes(ctx.faults.side_effect_failure_rate, "feed store busy")
         with db.connect() as connection:
             updated = connection.execute(
                 "UPDATE items SET reaction = ? WHERE transaction_id = ?", (emoji, transaction_id)

@@ -23,10 +23,15 @@ TIMEOUT_ATTRIBUTE = "http.request.header.x-bank-timeout-ms"
 
 
 def free_base_port(host: str = "127.0.0.1") -> int:
-    """A base port whose 15 consecutive ports are free right now (chosen at random)."""
+    """A base port whose 15 consecutive ports are free right now (chosen at random).
+
+    Chosen below the kernel's ephemeral range, where outgoing connections (the bank's
+    own, or any other program's) would otherwise take ports between check and bind.
+    """
+    low, _ = (int(p) for p in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     rng = random.Random()
     for _ in range(50):
-        base = rng.randrange(20_000, 60_000)
+        base = rng.randrange(10_000, max(low - 15, 10_001))
         if find_taken_port(BankSettings(base_port=base, host=host)) is None:
             return base
     raise RuntimeError("no run of 15 free ports found")
