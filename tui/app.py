@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.worker import Worker, get_current_worker
 
 from tui.messages import ReportLoaded, SourceFailed
-from tui.model import Overview, build_overview
+from tui.model import BASELINES, Overview, build_overview
 from tui.screens.endpoint import EndpointScreen
 from tui.screens.finding import FindingScreen
 from tui.screens.help import HelpScreen
@@ -88,7 +88,10 @@ class CritpathApp(App[None]):
         worker = get_current_worker()
         try:
             report = self.source.report(window)
-            overview = build_overview(report, window, self.source.report_seconds(window))
+            # A live window is compared with a longer one: that is what tells "got slower".
+            compare = BASELINES.get(window) if self.source.live else None
+            baseline = self.source.report(compare) if compare else None
+            overview = build_overview(report, window, self.source.report_seconds(window), baseline)
         except SourceError as exc:
             message = SourceFailed(str(exc), reachable=not isinstance(exc, SourceUnavailable))
         else:

@@ -24,7 +24,16 @@ USER = "user"
 WINDOW_SECONDS = {"1m": 60.0, "5m": 300.0, "15m": 900.0}
 """Length of the collector's named windows; ``all`` has no fixed length."""
 
-SORT_KEYS = ("p99", "rate", "errors", "depth", "p50", "name")
+BASELINES = {"1m": "15m", "5m": "15m", "15m": "all"}
+"""The longer window a live window is compared with, to tell what got slower or failing."""
+
+SLOWER = 0.2
+"""A p99 more than 20% above the baseline's is called out as slower."""
+
+MORE_ERRORS = 0.01
+"""An error ratio more than one percentage point above the baseline's is called out."""
+
+SORT_KEYS = ("p99", "change", "rate", "errors", "depth", "p50", "name")
 """The endpoint table's sort orders, in the order the sort key cycles through them."""
 
 
@@ -53,11 +62,23 @@ class EndpointRow:
     depth_p50: float
     depth_max: int
     profile: tuple[ServiceShare, ...]
+    p99_change: float | None = None
+    error_change: float | None = None
 
     @property
     def error_ratio(self) -> float:
         """Errors per trace, 0 when there were no traces."""
         return self.errors / self.traces if self.traces else 0.0
+
+    @property
+    def slower(self) -> bool:
+        """p99 grew by more than :data:`SLOWER` against the baseline window."""
+        return self.p99_change is not None and self.p99_change > SLOWER
+
+    @property
+    def failing_more(self) -> bool:
+        """The error ratio rose by more than :data:`MORE_ERRORS` against the baseline window."""
+        return self.error_change is not None and self.error_change > MORE_ERRORS
 
     @property
     def top_service(self) -> ServiceShare | None:
@@ -230,15 +251,27 @@ def window_seconds(window: str) -> float | None:
     return WINDOW_SECONDS.get(window)
 
 
-def build_overview(report: Mapping[str, Any], window: str, window_s: float | None) -> Overview:
+def build_overview(
+    report: Mapping[str, Any],
+    window: str,
+    window_s: float | None,
+    baseline: Mapping[str, Any] | None = None,
+) -> Overview:
     """Shape a ``critpath.report/v1`` document for the overview.
 
     ``window_s`` is how many seconds the report covers (for request rates); ``None``
-    when unknown, and the rate is then not shown.
+    when unknown, and the rate is then not shown. ``baseline`` is the report of a
+    longer window: each endpoint's p99 and error ratio are compared with it.
     """
+    before = {
+        (doc["service"], doc["name"]): doc for doc in (baseline or {}).get("endpoints", ())
+    }
     endpoints = tuple(
         sorted(
-            (_endpoint_row(doc, window_s) for doc in report.get("endpoints", ())),
+            (
+                _endpoint_row(doc, window_s, before.get((doc["service"], doc["name"])))
+                for doc in report.get("endpoints", ())
+            ),
             key=lambda row: (-row.p99_ms, row.key),
         )
     )
@@ -263,6 +296,7 @@ def sort_endpoints(rows: Iterable[EndpointRow], key: str, reverse: bool = False)
         "rate": lambda r: r.rate if r.rate is not None else float(r.traces),
         "errors": lambda r: r.error_ratio,
         "depth": lambda r: (r.depth_max, r.depth_p50),
+        "change": lambda r: r.p99_change if r.p99_change is not None else float("-inf"),
     }
     if key == "name":
         return sorted(rows, key=lambda r: r.key, reverse=reverse)
@@ -362,7 +396,9 @@ def _layers(kinds: Mapping[str, str], outgoing: Mapping[str, list[GraphEdge]]) -
     return layer
 
 
-def _endpoint_row(doc: Mapping[str, Any], window_s: float | None) -> EndpointRow:
+def _endpoint_row(
+    doc: Mapping[str, Any], window_s: float | None, before: Mapping[str, Any] | None
+) -> EndpointRow:
     path = doc.get("critical_path") or {}
     profile = tuple(
         sorted(
@@ -379,18 +415,28 @@ def _endpoint_row(doc: Mapping[str, Any], window_s: float | None) -> EndpointRow
         )
     )
     traces = int(doc.get("traces", 0))
+    errors = int(doc.get("errors", 0))
+    p99 = float(doc.get("p99_ms") or 0.0)
+    p99_change = error_change = None
+    if before is not None and int(before.get("traces", 0)):
+        old_p99 = float(before.get("p99_ms") or 0.0)
+        p99_change = p99 / old_p99 - 1 if old_p99 > 0 else None
+        old_ratio = int(before.get("errors", 0)) / int(before["traces"])
+        error_change = (errors / traces if traces else 0.0) - old_ratio
     return EndpointRow(
         key=f"{doc['service']} {doc['name']}",
         service=str(doc["service"]),
         name=str(doc["name"]),
         traces=traces,
         rate=traces / window_s if window_s else None,
-        errors=int(doc.get("errors", 0)),
+        errors=errors,
         p50_ms=float(doc.get("p50_ms") or 0.0),
-        p99_ms=float(doc.get("p99_ms") or 0.0),
+        p99_ms=p99,
         depth_p50=float(path.get("depth_p50") or 0.0),
         depth_max=int(path.get("depth_max") or 0),
         profile=profile,
+        p99_change=p99_change,
+        error_change=error_change,
     )
 
 

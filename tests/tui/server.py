@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 class FixtureServer:
     """Serves ``/api/report``, ``/api/endpoints/{service}/{name}`` and ``/api/traces/{id}``.
 
-    ``report`` may be replaced while running; ``requests`` counts report requests.
+    ``report`` may be replaced while running; ``windows`` may hold another report for a
+    given ``window`` (a baseline); ``requests`` counts report requests.
     """
 
     def __init__(
@@ -26,6 +27,7 @@ class FixtureServer:
         self.report = report
         self.traces = traces
         self.endpoints = endpoints
+        self.windows: dict[str, Mapping[str, Any]] = {}
         self.port = 0
         self.requests = 0
         self._server: ThreadingHTTPServer | None = None
@@ -53,7 +55,8 @@ class FixtureServer:
     def _answer(self, path: str, query: Mapping[str, list[str]]) -> tuple[int, Any]:
         if path == "/api/report":
             self.requests += 1
-            return 200, self.report
+            window = query.get("window", ["all"])[0]
+            return 200, self.windows.get(window, self.report)
         if path.startswith("/api/traces/"):
             doc = self.traces.get(unquote(path.removeprefix("/api/traces/")))
             return (200, doc) if doc else (404, {"detail": "no such trace"})

@@ -172,3 +172,24 @@ async def test_polls_do_not_pile_up_behind_a_slow_source(server):
         await settle(pilot)
         assert SlowSource.most == 1
         assert app.screen.query_one(EndpointsTable).row_count == 4
+
+
+async def test_slower_and_failing_endpoints_stand_out_against_the_longer_window(server):
+    baseline = copy.deepcopy(server.report)
+    authorize, feed = baseline["endpoints"][0], baseline["endpoints"][1]
+    authorize["p99_ms"] = 1000.0  # now 1,450: 45% slower
+    feed["p99_ms"] = 480.0  # now 240: twice as fast
+    feed["errors"] = 0  # now 2 of 800, not enough to call out
+    push = next(e for e in baseline["endpoints"] if e["service"] == "push")
+    push["errors"] = 0  # now 10%, was 0
+    server.windows["15m"] = baseline
+    app = CritpathApp(CollectorSource(server.url), window="5m", interval=60.0, clock=FixedClock())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(EndpointsTable)
+        assert column(table, 5) == ["+45%", "-50%", "+0%", "+0%"]
+        assert column(table, 2)[2] == "5 (10.0%) ↑" and column(table, 2)[1] == "2 (0.2%)"
+        worse, better = table.get_row_at(0)[5], table.get_row_at(1)[5]
+        assert worse.spans and better.spans and worse.spans[0].style != better.spans[0].style
+        await pilot.press("s")
+        assert column(table, 0)[0] == AUTHORIZE_KEY and app.screen.sort_key == "change"

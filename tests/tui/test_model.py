@@ -102,3 +102,16 @@ def test_endpoint_detail_accepts_depth_maps_and_pairs():
     assert build_endpoint_detail("k", {"depths": {"3": 2, "2": 5}}).depths == ((2, 5), (3, 2))
     assert build_endpoint_detail("k", {"depths": [[4, 1]], "exemplars": []}).depths == ((4, 1),)
     assert build_endpoint_detail("k", {}).exemplars == ()
+
+
+def test_changes_against_a_baseline_window():
+    baseline = bank_report()
+    baseline["endpoints"][0]["p99_ms"] = 1000.0
+    baseline["endpoints"][0]["errors"] = 0
+    del baseline["endpoints"][1]  # feed: not seen in the longer window
+    rows = {row.key: row for row in build_overview(bank_report(), "5m", 300.0, baseline).endpoints}
+    authorize = rows[AUTHORIZE_KEY]
+    assert authorize.p99_change == pytest.approx(0.45) and authorize.slower
+    assert authorize.error_change == pytest.approx(0.015) and authorize.failing_more
+    assert rows["feed GET /feed"].p99_change is None and not rows["feed GET /feed"].slower
+    assert sort_endpoints(rows.values(), "change")[0].key == AUTHORIZE_KEY

@@ -14,7 +14,10 @@ from tui.widgets.graph import ServiceGraph
 from tui.widgets.status import ConnectionBar
 from tui.widgets.tables import EndpointsTable, FindingsTable
 
-COLUMN_SORT = {"rate": "rate", "errors": "errors", "p50": "p50", "p99": "p99", "depth": "depth", "endpoint": "name"}
+COLUMN_SORT = {
+    "rate": "rate", "errors": "errors", "p50": "p50", "p99": "p99", "change": "change",
+    "depth": "depth", "endpoint": "name",
+}
 """Which sort a click on an endpoints column header selects."""
 
 
@@ -116,7 +119,7 @@ class OverviewScreen(Screen):
         self._show_tables()
 
     def action_sort(self) -> None:
-        """Cycle the endpoints' sort order through p99, rate, errors, depth, p50, name."""
+        """Cycle the endpoints' sort order through p99, change, rate, errors, depth, p50, name."""
         self.sort_key = SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)]
         self.sort_reverse = False
         self._show_tables()

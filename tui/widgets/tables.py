@@ -9,7 +9,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
 
-from tui.model import EndpointRow, Exemplar, FindingRow
+from tui.model import SLOWER, EndpointRow, Exemplar, FindingRow
 
 
 def ms(value: float) -> str:
@@ -79,11 +79,11 @@ def _width(cell: object) -> int:
 class EndpointsTable(KeyedTable):
     """Endpoints with rate, errors, latency, critical-path depth and top critical-path service."""
 
-    COMPONENT_CLASSES = {"endpoints--errors"}
+    COMPONENT_CLASSES = {"endpoints--errors", "endpoints--worse", "endpoints--better"}
     KEY_COLUMN = "endpoint"
     COLUMNS = (
         ("endpoint", "Endpoint"), ("rate", "Req/s"), ("errors", "Errors"), ("p50", "p50 ms"),
-        ("p99", "p99 ms"), ("depth", "Depth"), ("top", "Top on critical path"),
+        ("p99", "p99 ms"), ("change", "Δp99"), ("depth", "Depth"), ("top", "Top on critical path"),
     )
 
     def on_mount(self) -> None:
@@ -92,21 +92,33 @@ class EndpointsTable(KeyedTable):
 
     def show(self, rows: Sequence[EndpointRow]) -> None:
         """Display ``rows`` in the order given."""
-        error_style = self.get_component_rich_style("endpoints--errors", partial=True)
-        self.replace_rows([(row.key, self._cells(row, error_style)) for row in rows])
+        styles = {name: self.get_component_rich_style(f"endpoints--{name}", partial=True)
+                  for name in ("errors", "worse", "better")}
+        self.replace_rows([(row.key, self._cells(row, styles)) for row in rows])
 
     @staticmethod
-    def _cells(row: EndpointRow, error_style: Style) -> tuple[object, ...]:
+    def _cells(row: EndpointRow, styles: dict[str, Style]) -> tuple[object, ...]:
         top = row.top_service
-        errors = (
-            Text(f"{row.errors:,} ({row.error_ratio:.1%})", style=error_style) if row.errors else Text("0")
-        )
+        errors = Text(f"{row.errors:,} ({row.error_ratio:.1%})" if row.errors else "0")
+        if row.failing_more:
+            errors.append(" ↑")
+        if row.errors:
+            errors.stylize(styles["errors"])
+        if row.p99_change is None:
+            change = Text("—", justify="right")
+        else:
+            change = Text(f"{row.p99_change:+.0%}", justify="right")
+            if row.slower:
+                change.stylize(styles["worse"])
+            elif row.p99_change < -SLOWER:
+                change.stylize(styles["better"])
         return (
             row.key,
             Text("—" if row.rate is None else f"{row.rate:,.1f}", justify="right"),
             errors,
             Text(ms(row.p50_ms), justify="right"),
             Text(ms(row.p99_ms), justify="right"),
+            change,
             Text(f"{row.depth_p50:g} / {row.depth_max}", justify="right"),
             f"{top.name} {top.share:.0%}" if top else "—",
         )
