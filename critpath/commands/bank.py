@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(table, dict):
         print("critpath bank: [bank] in the config file must be a table", file=sys.stderr)
         return ExitCode.BAD_INPUT
-    code = bank_cli.run(args, file_values=table)
+    code = bank_cli.run(args, file_values=table, prog="critpath bank")
     return {bank_cli.EXIT_OK: ExitCode.OK, bank_cli.EXIT_INTERRUPTED: ExitCode.INTERRUPTED}.get(
         code, ExitCode.BAD_INPUT
     )
