@@ -1,4 +1,5 @@
-"""Reading trace files for the commands that analyse them (analyze, path, gate, tui).
+"""Reading trace files for the commands that analyse them (analyze, path, gate), and
+writing their results to standard output.
 
 The analyzer is pure, so the file system lives here: paths are expanded (a directory
 stands for the trace files in it, ``-`` for standard input), each file is read and
@@ -12,6 +13,7 @@ says what is wrong, ready to print as one line.
 from __future__ import annotations
 
 import gzip
+import os
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -161,3 +163,18 @@ def stderr_progress(stream=None) -> Progress | None:
         stream.flush()
 
     return report
+
+
+def write_stdout(text: str) -> None:
+    """Write a command's result to standard output, quietly if the reader went away.
+
+    ``critpath path traces/ | head`` closes the pipe early; like other Unix tools the
+    command then just stops writing instead of dying with a traceback. Later writes
+    (the interpreter's final flush) go to the null device.
+    """
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())

@@ -12,7 +12,13 @@ from analyzer.aggregate import Aggregate
 from analyzer.render import render_report_markdown, render_report_text
 from analyzer.report import build_report
 from critpath.exitcodes import ExitCode
-from critpath.inputs import InputError, analysis_config, read_traces, stderr_progress
+from critpath.inputs import (
+    InputError,
+    analysis_config,
+    read_traces,
+    stderr_progress,
+    write_stdout,
+)
 
 ORDER = 10
 
@@ -71,9 +77,9 @@ def run(args: argparse.Namespace) -> int:
     aggregate.add_traces(traces)
     report = build_report(aggregate, config, datetime.now(UTC).replace(microsecond=0))
     if args.format == "json":
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        write_stdout(json.dumps(report, indent=2) + "\n")
     elif args.format == "markdown":
-        sys.stdout.write(render_report_markdown(report))
+        write_stdout(render_report_markdown(report))
     else:
-        sys.stdout.write(render_report_text(report))
+        write_stdout(render_report_text(report))
     return ExitCode.OK

@@ -12,7 +12,13 @@ from analyzer.aggregate import trace_context
 from analyzer.render import render_path_text
 from analyzer.report import paths_document, trace_document
 from critpath.exitcodes import ExitCode
-from critpath.inputs import InputError, analysis_config, read_traces, stderr_progress
+from critpath.inputs import (
+    InputError,
+    analysis_config,
+    read_traces,
+    stderr_progress,
+    write_stdout,
+)
 
 ORDER = 20
 
@@ -73,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
         print("critpath path: no traces found in the input", file=sys.stderr)
         return ExitCode.BAD_INPUT
     if args.format == "json":
-        sys.stdout.write(json.dumps(paths_document(contexts), indent=2) + "\n")
+        write_stdout(json.dumps(paths_document(contexts), indent=2) + "\n")
         return ExitCode.OK
     width = args.width or min(160, shutil.get_terminal_size((100, 24)).columns)
-    sys.stdout.write("\n".join(render_path_text(trace_document(ctx), width=width)
+    write_stdout("\n".join(render_path_text(trace_document(ctx), width=width)
                                for ctx in contexts))
     return ExitCode.OK

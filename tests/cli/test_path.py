@@ -121,3 +121,22 @@ def test_console_script_end_to_end():
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith(f"trace {TIMELINE_ID}  ")
     assert result.stdout.count("│") == 14  # 7 spans, a bar between two rules each
+
+
+def test_a_reader_that_stops_early_is_no_error(tmp_path):
+    # `critpath path traces/ | head`: many traces, the pipe closes before the output ends
+    spans = [{"traceId": f"{t + 1:032x}", "spanId": f"{t + 1:016x}", "name": "GET /",
+              "kind": 2, "startTimeUnixNano": "1000000000", "endTimeUnixNano": "1005000000"}
+             for t in range(2000)]
+    big = tmp_path / "many.json"
+    big.write_text(json.dumps({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "web"}}]},
+        "scopeSpans": [{"spans": spans}]}]}))
+    script = Path(sys.executable).parent / "critpath"
+    process = subprocess.Popen([str(script), "path", str(big)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.read(5) == b"trace"
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert (process.wait(timeout=120), stderr) == (0, b"")
