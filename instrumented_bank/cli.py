@@ -11,13 +11,13 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 from instrumented_bank.journeys import BankApp
 from instrumented_bank.runner import BankStartError, start_bank
-from instrumented_bank.settings import DEFAULT_BASE_PORT, DEFAULT_DATA_DIR, SCENARIOS, BankSettings
+from instrumented_bank.settings import DEFAULT_BASE_PORT, DEFAULT_DATA_DIR, SCENARIOS, BankSettings, Faults
 from instrumented_bank.traffic import TrafficGenerator, parse_mix
 
 DEFAULT_OTLP_ENDPOINT = "http://127.0.0.1:4318"
@@ -56,9 +56,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
                         help="where each service keeps its SQLite file, the queue and its log "
                              f"(default: {DEFAULT_DATA_DIR}) [BANK_DATA_DIR]")
+    parser.add_argument("--fault", type=parse_fault, action="append", default=[], metavar="NAME=VALUE",
+                        help="override one fault setting, repeatable, e.g. --fault merchant_slow_rate=0.2 "
+                             f"(names: {', '.join(f.name for f in fields(Faults))}) [BANK_FAULT_<NAME>]")
     parser.add_argument("--otlp-endpoint", default=None, metavar="URL",
                         help=f"OTLP/HTTP endpoint the services export spans to "
                              f"(default: {DEFAULT_OTLP_ENDPOINT}) [OTEL_EXPORTER_OTLP_ENDPOINT]")
+
+
+def parse_fault(text: str) -> tuple[str, float | int]:
+    """``"merchant_slow_rate=0.2"`` -> ``("merchant_slow_rate", 0.2)`` (rates float, latencies int)."""
+    name, _, raw = text.partition("=")
+    name = name.strip().replace("-", "_")
+    known = {f.name for f in fields(Faults)}
+    if name not in known:
+        raise argparse.ArgumentTypeError(f"unknown fault {name!r} (known: {', '.join(sorted(known))})")
+    convert = float if name.endswith("_rate") else int
+    try:
+        return name, convert(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name} needs a number, not {raw!r}") from None
 
 
 def resolve(args: argparse.Namespace, file_values: Mapping[str, Any] | None = None,
@@ -92,7 +109,8 @@ def resolve(args: argparse.Namespace, file_values: Mapping[str, Any] | None = No
 def settings_from_args(args: argparse.Namespace) -> BankSettings:
     """Environment settings (faults, host, …) with the resolved flags applied on top."""
     env = BankSettings.from_env()
-    return replace(env, scenario=args.scenario, base_port=args.base_port, data_dir=args.data_dir)
+    settings = replace(env, scenario=args.scenario, base_port=args.base_port, data_dir=args.data_dir)
+    return settings.with_faults(**dict(getattr(args, "fault", []) or []))
 
 
 def run(args: argparse.Namespace, *, file_values: Mapping[str, Any] | None = None, out=None,

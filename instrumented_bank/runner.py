@@ -79,10 +79,6 @@ class RunningBank:
         """Where the card network sends authorisations."""
         return self.settings.url_of("card-processing")
 
-    @property
-    def pids(self) -> dict[str, int]:
-        return {name: process.pid for name, process in self.processes.items()}
-
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM every child (each flushes its telemetry), then SIGKILL any straggler."""
         alive = [p for p in self.processes.values() if p.poll() is None]

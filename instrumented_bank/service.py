@@ -74,7 +74,6 @@ def create_app(name: str, settings: BankSettings, *, exporter: SpanExporter | No
             provider.shutdown()
 
     app = FastAPI(title=f"bank: {name}", lifespan=lifespan)
-    app.state.context = ctx
     app.include_router(service.router)
 
     @app.get("/healthz", include_in_schema=False)

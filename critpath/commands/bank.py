@@ -39,11 +39,13 @@ examples:
   critpath bank --base-port 19000 --data-dir /tmp/bank
   critpath bank --otlp-endpoint http://otel-collector:4318 --mix card-payment=5,feed=1
 
+  critpath bank --fault merchant_slow_rate=0.2 --fault apns_failure_rate=0.1
+
 settings: flags win over environment variables (shown in [brackets]), which win over the
-config file's [bank] table (same names as the flags). Fault rates and latencies are set by
-BANK_FAULT_* variables, e.g. BANK_FAULT_MERCHANT_SLOW_RATE=0.1 BANK_FAULT_APNS_FAILURE_RATE=0.2
-(see docs/bank.md). Ctrl-C or SIGTERM stops every service; exit code 130 then, 0 after
---duration, 2 when the bank cannot start (for example a port already in use).
+config file's [bank] table (same names as the flags). Fault rates and latencies: --fault
+NAME=VALUE or BANK_FAULT_<NAME> variables (see docs/bank.md). Ctrl-C or SIGTERM stops
+every service; exit code 130 then, 0 after --duration, 2 when the bank cannot start (for
+example a port already in use).
 """
 
 

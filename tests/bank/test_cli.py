@@ -57,6 +57,16 @@ def test_a_bad_bank_table_exits_2_with_the_reason(tmp_path, capsys):
     assert "unknown key(s) speed" in capsys.readouterr().err
 
 
+def test_fault_flags_override_the_environment(monkeypatch):
+    monkeypatch.setenv("BANK_FAULT_APNS_FAILURE_RATE", "0.5")
+    args = bank_cli.resolve(parse("--fault", "merchant_slow_rate=0.25", "--fault", "apns-latency-ms=7"), {}, {})
+    faults = bank_cli.settings_from_args(args).faults
+    assert (faults.merchant_slow_rate, faults.apns_latency_ms, faults.apns_failure_rate) == (0.25, 7, 0.5)
+    for bad, message in (("coffee=1", "unknown fault 'coffee'"), ("apns_latency_ms=fast", "needs a number")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            bank_cli.parse_fault(bad)
+
+
 def test_mix_parsing():
     assert parse_mix("card-payment=5, feed=2") == {"card-payment": 5.0, "feed": 2.0}
     assert parse_mix("balance") == {"balance": 1.0}
