@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -48,6 +48,10 @@ class DemoSettings:
     trace_wait_seconds: float = 2.0
     """How long a trace must be quiet before the collector analyzes it (short: a demo)."""
     seed: int | None = None
+    faults: Mapping[str, float] = field(default_factory=dict)
+    """Fault-rate and latency overrides for the bank (``Faults`` field names)."""
+    mix: Mapping[str, float] | None = None
+    """Journey weights for the traffic (None: the bank's default mix)."""
 
     @property
     def api_url(self) -> str:
@@ -102,7 +106,7 @@ class Demo:
         self._wait_ready(timeout_s=60.0)
         self.say(f"starting the bank ({s.scenario}; logs: {s.bank_dir / 'logs'})")
         bank_settings = BankSettings(scenario=s.scenario, base_port=s.bank_base_port,
-                                     host=s.host, data_dir=s.bank_dir)
+                                     host=s.host, data_dir=s.bank_dir).with_faults(**s.faults)
         self.bank = start_bank(bank_settings, env={
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{s.host}:{s.otlp_http_port}",
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
@@ -111,7 +115,7 @@ class Demo:
         })
         self._app = BankApp(self.bank.gateway_url, self.bank.card_processing_url)
         self.traffic = TrafficGenerator(self._app, rate=s.rate, accounts=bank_settings.accounts,
-                                        seed=s.seed)
+                                        mix=s.mix, seed=s.seed)
         self._traffic_thread = threading.Thread(
             target=self.traffic.run,
             kwargs={"stop": self._stop_traffic, "progress": traffic_progress},
