@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from collector.app import create_app
 from collector.settings import CollectorSettings
@@ -88,13 +88,8 @@ class Collector:
 
 
 @contextlib.contextmanager
-def running_collector() -> Iterator[Collector]:
-    """The collector app with its OTLP/HTTP receiver, all on free loopback ports."""
-    settings = CollectorSettings(
-        host="127.0.0.1", port=0, otlp_http_port=0, otlp_grpc_port=0,
-        trace_wait_seconds=0.05, snapshot_interval_seconds=3600,
-    )
-    app = create_app(settings)
+def serving(app: Any) -> Iterator[str]:
+    """Run an ASGI app under uvicorn on a free loopback port; yields its base URL."""
     sock = socket.create_server(("127.0.0.1", 0))
     # Open event streams would hold a graceful shutdown forever; a second is plenty.
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
@@ -102,18 +97,26 @@ def running_collector() -> Iterator[Collector]:
     thread.start()
     try:
         wait_until(lambda: server.started or not thread.is_alive(), what="uvicorn to start")
-        assert server.started, "the collector did not start"
-        receiver = app.state.runtime.http_receiver
-        wait_until(lambda: receiver.port, what="the OTLP/HTTP receiver")
-        yield Collector(
-            base_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
-            otlp_url=f"http://127.0.0.1:{receiver.port}/v1/traces",
-            app=app,
-        )
+        assert server.started, "the server did not start"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+@contextlib.contextmanager
+def running_collector() -> Iterator[Collector]:
+    """The collector app with its OTLP/HTTP receiver, all on free loopback ports."""
+    settings = CollectorSettings(
+        host="127.0.0.1", port=0, otlp_http_port=0, otlp_grpc_port=0,
+        trace_wait_seconds=0.05, snapshot_interval_seconds=3600,
+    )
+    app = create_app(settings)
+    with serving(app) as base_url:
+        receiver = app.state.runtime.http_receiver
+        wait_until(lambda: receiver.port, what="the OTLP/HTTP receiver")
+        yield Collector(base_url=base_url, otlp_url=f"http://127.0.0.1:{receiver.port}/v1/traces", app=app)
 
 
 @pytest.fixture
@@ -126,6 +129,8 @@ def collector() -> Iterator[Collector]:
 def browser() -> Iterator[Browser]:
     assert shutil.which("chromium") or shutil.which(CHROMIUM), (
         "the browser tests need Debian's chromium (make browser installs it)")
+    # The machine running the suite may be busy; give assertions the same patience as actions.
+    expect.set_options(timeout=10_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

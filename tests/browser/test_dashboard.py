@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from fastapi import FastAPI
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Collector, Watch
-from tests.dashboard.livedata import HOSTILE, bank_builder
+from collector.dashboard import create_dashboard_router
+from collector.settings import CollectorSettings
+from tests.browser.conftest import Collector, Watch, serving
+from tests.dashboard.livedata import HOSTILE, AnalyzedView, bank_builder, bank_traces
 from tests.support.sdk import TraceBuilder
 
 pytestmark = pytest.mark.browser
@@ -220,3 +223,18 @@ def test_the_time_window_is_in_the_url_and_kept_when_navigating(collector: Colle
         assert copied.input_value() == page.url
     else:
         expect(page.locator("#copy-link")).to_have_text("Copied")
+
+
+def test_without_an_event_stream_the_page_polls_and_still_updates(page: Page):
+    """The dashboard router alone (no collector API, so no /api/stream) over real analysis."""
+    view = AnalyzedView()
+    view.add_otlp(bank_traces(6))
+    app = FastAPI()
+    app.include_router(create_dashboard_router(view, CollectorSettings(receivers=False)))
+    with serving(app) as base:
+        page.goto(base + "/endpoints?window=all")
+        expect(page.locator("#live-status")).to_have_attribute("data-state", "polling")
+        expect(page.locator("table.endpoints tbody tr")).to_have_count(2)
+        view.add_otlp(bank_traces(8, statements=True, seed=2))
+        expect(page.locator("table.endpoints tbody tr")).to_have_count(3)
+        expect(page.locator("body")).to_have_attribute("data-version", str(view.version))
