@@ -299,7 +299,8 @@ from analyzer.rules.timeouts import declared_timeout
         """Fold ``other`` in; edges past ``max_edges`` count as dropped, as in :meth:`add`."""
         for name, kind in other.nodes.items():
             self._node(name, kind)
-        for key in sorted(other.edges):  # sorted: which edges overflow must not depend on dict order
+        # sorted: which edges overflow the limit must not depend on dict order
+        for key in sorted(other.edges):
             stats = self._edge(key)
             if stats is None:
                 self._count(self.dropped, EdgeKey(key.client, "", ""), other.edges[key].requests)
@@ -375,7 +376,8 @@ from analyzer.rules.timeouts import declared_timeout
     def to_dict(self) -> dict[str, Any]:
         return {
             "nodes": dict(sorted(self.nodes.items())),
-            "edges": [[*key.to_list(), stats.to_dict()] for key, stats in sorted(self.edges.items())],
+            "edges": [[*key.to_list(), stats.to_dict()]
+                      for key, stats in sorted(self.edges.items())],
             "unpaired": [[*key.to_list(), n] for key, n in sorted(self.unpaired.items())],
             "dropped": [[*key.to_list(), n] for key, n in sorted(self.dropped.items())],
             "max_edges": self.max_edges,
@@ -384,7 +386,8 @@ from analyzer.rules.timeouts import declared_timeout
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *,
                   timeout_keys: Iterable[str] = DEFAULT_TIMEOUT_KEYS) -> GraphAggregate:
-        graph = cls(timeout_keys=timeout_keys, max_edges=int(data.get("max_edges", DEFAULT_MAX_EDGES)))
+        graph = cls(timeout_keys=timeout_keys,
+                    max_edges=int(data.get("max_edges", DEFAULT_MAX_EDGES)))
         graph.nodes = {str(name): str(kind) for name, kind in data["nodes"].items()}
         graph.edges = {EdgeKey(c, s, t): EdgeStats.from_dict(st) for c, s, t, st in data["edges"]}
         graph.unpaired = {EdgeKey(c, s, t): int(n) for c, s, t, n in data["unpaired"]}

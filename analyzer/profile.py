@@ -89,7 +89,7 @@ class EndpointProfile:
     # -- reading --------------------------------------------------------------------
 
     def depth_quantile(self, q: float) -> int | None:
-        """Exact ``q``-quantile (nearest rank) of the critical-path depths (``None`` if no traces)."""
+        """Exact ``q``-quantile (nearest rank) of the depths; ``None`` without traces."""
         total = sum(self.depths.values())
         if total == 0:
             return None

@@ -142,7 +142,9 @@ def read_traces(
     traces = assemble(spans)
     orphaned = sum(1 for trace in traces if trace.orphans)
     if orphaned:
-        warnings.append(f"{orphaned} trace(s) miss a parent span; their orphans count as extra roots")
+        warnings.append(
+            f"{orphaned} trace(s) miss a parent span; their orphans count as extra roots"
+        )
     return traces, warnings
 
 

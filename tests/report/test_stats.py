@@ -46,7 +46,8 @@ def test_empty_sketch_has_no_quantiles():
 def test_small_samples_are_exact_order_statistics():
     sketch = sketch_of([40, 10, 30, 20, 10])
     assert sketch.is_exact
-    assert [sketch.quantile(q) for q in (0, 0.2, 0.5, 0.75, 0.8, 0.99, 1)] == [10, 10, 20, 30, 30, 40, 40]
+    assert [sketch.quantile(q) for q in (0, 0.2, 0.5, 0.75, 0.8, 0.99, 1)] == [
+        10, 10, 20, 30, 30, 40, 40]
     assert (sketch.count, sketch.sum, sketch.min, sketch.max) == (5, 110, 10, 40)
 
 
