@@ -129,7 +129,7 @@ class OtlpReceiver:
     def trace(self, trace_id: str) -> list[ReceivedSpan]:
         return [s for s in self.spans() if s.trace_id == trace_id]
 
-    def settle(self, quiet_s: float = 0.6, timeout_s: float = 15.0) -> list[ReceivedSpan]:
+    def settle(self, quiet_s: float = 1.5, timeout_s: float = 20.0) -> list[ReceivedSpan]:
         """All spans, once none has arrived for ``quiet_s`` (every batch flushed)."""
         deadline = time.monotonic() + timeout_s
         count, since = -1, time.monotonic()
