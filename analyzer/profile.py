@@ -111,10 +111,16 @@ class EndpointProfile:
         return sum(time.total_ns for time in self.services.values())
 
     def share(self, service: str) -> float:
-        """``service``'s fraction of the endpoint's critical-path time (shares sum to 1)."""
-        total = self.critical_ns
+        """``service``'s fraction of the endpoint's critical-path time (shares sum to 1).
+
+        When every trace took 0 ns there is no time to divide; the services that own
+        the (empty) critical path then share it equally, so the shares still sum to 1.
+        """
         time = self.services.get(service)
-        return time.total_ns / total if total and time else 0.0
+        if time is None:
+            return 0.0
+        total = self.critical_ns
+        return time.total_ns / total if total else 1 / len(self.services)
 
     def service_time(self, service: str) -> LatencySketch:
         """Per-trace critical-path time of ``service`` over *all* the endpoint's traces.
@@ -133,7 +139,8 @@ class EndpointProfile:
     def services_by_share(self) -> list[tuple[str, float]]:
         """``(service, share)``, largest share first, ties by name."""
         total = self.critical_ns
-        items = [(name, time.total_ns / total if total else 0.0)
+        even = 1 / len(self.services) if self.services else 0.0
+        items = [(name, time.total_ns / total if total else even)
                  for name, time in self.services.items()]
         return sorted(items, key=lambda item: (-item[1], item[0]))
 

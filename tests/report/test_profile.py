@@ -104,6 +104,16 @@ def test_shares_sum_to_one_over_many_traces():
     assert sum(shares) == pytest.approx(1.0, abs=1e-12)
 
 
+def test_zero_length_traces_still_give_shares_summing_to_one():
+    aggregate = Aggregate()
+    aggregate.add_trace(one_trace(span("r", None, "web", "GET /", "server", 5, 5),
+                                  span("c", "r", "api", "x", "server", 5, 5)))
+    profile = aggregate.endpoints[ENDPOINT]
+    assert profile.critical_ns == 0
+    assert profile.services_by_share() == [("web", 1.0)]
+    assert profile.share("api") == 0.0  # owned no segment at all
+
+
 def test_endpoints_past_the_limit_fold_into_other():
     endpoints = EndpointAggregate(max_endpoints=1)
     for name in ("GET /a", "GET /b", "GET /c"):
