@@ -18,6 +18,8 @@
     timer: null,
     lastRefresh: 0,
     mode: "connecting",
+    stream: null,       // the open EventSource, if any
+    polling: false,     // true once the stream proved unavailable
     sources: new Map(), // region id -> the server HTML it currently shows
   };
 
@@ -209,9 +211,10 @@
   }
 
   function startPolling() {
+    state.polling = true;
     setStatus("polling");
     setInterval(function () {
-      if (state.paused) return;
+      if (state.paused || document.hidden) return;
       fetch("/live/version", { cache: "no-store" })
         .then(function (response) { return response.json(); })
         .then(function (body) {
@@ -230,6 +233,7 @@
       return;
     }
     var stream = new EventSource("/api/stream");
+    state.stream = stream;
     stream.addEventListener("report", function (event) {
       // The stream announces its current version on connect; the page may already show it.
       var version = null;
@@ -242,12 +246,27 @@
     stream.addEventListener("error", function () {
       if (stream.readyState === EventSource.CLOSED) {
         stream.close();
+        state.stream = null;
         startPolling();
       } else {
         setStatus("offline");
       }
     });
   }
+
+  // A browser holds only a few connections per server; a stream in every background tab
+  // (a wall screen, an incident channel's links) would starve the visible one. Hidden
+  // tabs let go of their stream and catch up when shown again (the stream's first event
+  // carries the current version).
+  document.addEventListener("visibilitychange", function () {
+    if (!liveEnabled() || state.polling) return;
+    if (document.hidden && state.stream) {
+      state.stream.close();
+      state.stream = null;
+    } else if (!document.hidden && !state.stream) {
+      connect();
+    }
+  });
 
   // ------------------------------------------------------------------ buttons
 
