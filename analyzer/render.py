@@ -94,6 +94,14 @@ def _failed(edge: Mapping[str, Any]) -> str:
     return f"{failed} ({failed / requests * 100:.1f}%)" if requests else str(failed)
 
 
+def _timeout(edge: Mapping[str, Any]) -> str:
+    """The edge's declared timeout; "none" is a finding-worthy fact, so the user's own
+    calls (no client span to declare anything) show "-" instead."""
+    if edge["timeout_ms"]:
+        return format_ms(edge["timeout_ms"])
+    return "-" if edge["client"] == "user" else "none"
+
+
 def _worst_edges(edges: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Edges with the most failures first, then the slowest (p99)."""
     return sorted(edges, key=lambda e: (-e["failed"], -(e["p99_ms"] or 0.0), e["client"],
@@ -174,7 +182,7 @@ def render_report_text(
         lines.append(f"CALLS ({len(edges)} edges, most failures then slowest p99 first)")
         rows = [
             (_edge_name(e), str(e["requests"]), _failed(e), format_ms(e["p50_ms"]),
-             format_ms(e["p99_ms"]), format_ms(e["timeout_ms"]) if e["timeout_ms"] else "none")
+             format_ms(e["p99_ms"]), _timeout(e))
             for e in edges[:max_edges]
         ]
         lines += ["  " + line for line in table(
@@ -228,7 +236,7 @@ def render_report_markdown(report: Mapping[str, Any]) -> str:
         lines += _md_table(
             ("Call", "Requests", "Failed", "p50 ms", "p99 ms", "Timeout ms"),
             [(_edge_name(e), e["requests"], _failed(e), format_ms(e["p50_ms"]),
-              format_ms(e["p99_ms"]), format_ms(e["timeout_ms"]) if e["timeout_ms"] else "none")
+              format_ms(e["p99_ms"]), _timeout(e))
              for e in edges], "<>>>>>")
     return "\n".join(lines) + "\n"
 

@@ -49,7 +49,7 @@ ENDPOINTS (1, slowest p99 first)
 
 CALLS (4 edges, most failures then slowest p99 first)
   CALL              REQUESTS  FAILED  P50 MS  P99 MS  TIMEOUT MS
-  user → web               2       0    50.0     100        none
+  user → web               2       0    50.0     100           -
   web → auth               1       0    40.0    40.0        none
   web → api                1       0    30.0    30.0        none
   api → mysql (db)         1       0    20.0    20.0        none
