@@ -253,7 +253,8 @@ class CollectorProcess:
         return 0
 
     def traces(self) -> int:
-        return httpx.get(f"{self.api}/api/report", timeout=30).json()["traces"]
+        """Traces in the live state (``/readyz`` reads the count without building a report)."""
+        return httpx.get(f"{self.api}/readyz", timeout=60).json()["traces"]
 
     def live_traces(self) -> int:
         return httpx.get(f"{self.api}/readyz", timeout=30).json()["live_traces"]
@@ -311,6 +312,9 @@ def throughput(paths: list[Path], traces_per_file: int) -> dict:
         while collector.traces() < total_traces:
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
+        # And the live graph agrees: the report counts every trace.
+        report = httpx.get(f"{collector.api}/api/report", timeout=120).json()
+        assert report["traces"] == total_traces, report["traces"]
         cpu = collector.cpu_seconds() - cpu0
         rss.append(collector.rss_bytes())
     finally:

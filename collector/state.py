@@ -31,6 +31,9 @@ from collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
 
+FOLD_CHUNK = 128
+"""Traces folded per lock acquisition."""
+
 SNAPSHOT_FORMAT = 1
 """Layout of :meth:`LiveState.snapshot`; a store holding another layout is not restored."""
 
@@ -99,15 +102,17 @@ class LiveState:
                 continue
             if ctx is not None:
                 contexts.append(ctx)
-        if not contexts:
-            return
-        with self._lock:
-            bucket = self._current(now)
-            for ctx in contexts:
-                bucket.add_context(ctx)
-            self.version += 1
-        for ctx in contexts:
-            self.exemplar_set.offer(ctx, now)
+        # Fold in chunks, releasing the lock in between: a large batch (a burst that went
+        # quiet at once) must not keep API readers waiting for the whole of it.
+        for first in range(0, len(contexts), FOLD_CHUNK):
+            chunk = contexts[first:first + FOLD_CHUNK]
+            with self._lock:
+                bucket = self._current(now)
+                for ctx in chunk:
+                    bucket.add_context(ctx)
+                self.version += 1
+            for ctx in chunk:
+                self.exemplar_set.offer(ctx, now)
 
     # -- LiveView --------------------------------------------------------------------
 

@@ -78,7 +78,7 @@ def comparable(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items() if k not in ("generated_at", "window")}
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
     """Poll ``condition`` until truthy; fail the test with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

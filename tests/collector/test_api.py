@@ -100,7 +100,7 @@ def test_sse_stream_emits_when_new_traces_arrive():
         runtime = app.state.runtime
         otlp = f"http://127.0.0.1:{runtime.http_receiver.port}/v1/traces"
         events = []
-        with httpx.stream("GET", f"{base}/api/stream", timeout=10) as response:
+        with httpx.stream("GET", f"{base}/api/stream", timeout=60) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             lines = response.iter_lines()
             for line in lines:

@@ -53,7 +53,7 @@ def test_malformed_requests_are_invalid_argument(collector, body):
 
 def test_backpressure_is_resource_exhausted_with_retry_info(start_collector):
     first, second = protobuf_request(4), protobuf_request(2, start_ms=90_000)
-    with start_collector(max_live_traces=4, trace_wait_seconds=1.0) as collector:
+    with start_collector(max_live_traces=4, trace_wait_seconds=60) as collector:
         export(collector, first)
         error = failure(collector, second)
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
