@@ -17,7 +17,13 @@ from typing import Any
 
 from instrumented_bank.journeys import BankApp
 from instrumented_bank.runner import BankStartError, start_bank
-from instrumented_bank.settings import DEFAULT_BASE_PORT, DEFAULT_DATA_DIR, SCENARIOS, BankSettings, Faults
+from instrumented_bank.settings import (
+    DEFAULT_BASE_PORT,
+    DEFAULT_DATA_DIR,
+    SCENARIOS,
+    BankSettings,
+    Faults,
+)
 from instrumented_bank.traffic import TrafficGenerator, parse_mix
 
 DEFAULT_OTLP_ENDPOINT = "http://127.0.0.1:4318"
@@ -38,39 +44,82 @@ _SOURCES = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The bank's flags. Unset flags fall back to environment, config file, default."""
-    parser.add_argument("--scenario", choices=SCENARIOS, default=None,
-                        help="as-is (default) plants the flaws listed in instrumented_bank/flaws.json; "
-                             "fixed queues deferrable work and sets every timeout [BANK_SCENARIO]")
-    parser.add_argument("--rate", type=float, default=None, metavar="PER_SECOND",
-                        help="journeys per second the traffic generator starts; 0 starts the bank "
-                             "without traffic (default: 5) [BANK_RATE]")
-    parser.add_argument("--mix", type=parse_mix, default=None, metavar="JOURNEY=WEIGHT,...",
-                        help="journey weights, e.g. card-payment=5,feed=2; journeys: "
-                             "card-payment, payment, freeze-card, balance, feed, reaction, "
-                             "profile-picture, support (default: a card-heavy mix of all eight)")
-    parser.add_argument("--base-port", type=int, default=None, metavar="PORT",
-                        help=f"the gateway's port; the 14 other services take the ports after it "
-                             f"(default: {DEFAULT_BASE_PORT}) [BANK_BASE_PORT]")
-    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
-                        help="stop after this many seconds (default: run until Ctrl-C) [BANK_DURATION]")
-    parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
-                        help="where each service keeps its SQLite file, the queue and its log "
-                             f"(default: {DEFAULT_DATA_DIR}) [BANK_DATA_DIR]")
-    parser.add_argument("--fault", type=parse_fault, action="append", default=[], metavar="NAME=VALUE",
-                        help="override one fault setting, repeatable, e.g. --fault merchant_slow_rate=0.2 "
-                             f"(names: {', '.join(f.name for f in fields(Faults))}) [BANK_FAULT_<NAME>]")
-    parser.add_argument("--otlp-endpoint", default=None, metavar="URL",
-                        help=f"OTLP/HTTP endpoint the services export spans to "
-                             f"(default: {DEFAULT_OTLP_ENDPOINT}) [OTEL_EXPORTER_OTLP_ENDPOINT]")
+    parser.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default=None,
+        help="as-is (default) plants the flaws listed in instrumented_bank/flaws.json; "
+        "fixed queues deferrable work and sets every timeout [BANK_SCENARIO]",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        metavar="PER_SECOND",
+        help="journeys per second the traffic generator starts; 0 starts the bank "
+        "without traffic (default: 5) [BANK_RATE]",
+    )
+    parser.add_argument(
+        "--mix",
+        type=parse_mix,
+        default=None,
+        metavar="JOURNEY=WEIGHT,...",
+        help="journey weights, e.g. card-payment=5,feed=2; journeys: "
+        "card-payment, payment, freeze-card, balance, feed, reaction, "
+        "profile-picture, support (default: a card-heavy mix of all eight)",
+    )
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help=f"the gateway's port; the 14 other services take the ports after it "
+        f"(default: {DEFAULT_BASE_PORT}) [BANK_BASE_PORT]",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: run until Ctrl-C) [BANK_DURATION]",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where each service keeps its SQLite file, the queue and its log "
+        f"(default: {DEFAULT_DATA_DIR}) [BANK_DATA_DIR]",
+    )
+    parser.add_argument(
+        "--fault",
+        type=parse_fault,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one fault setting, repeatable, e.g. --fault merchant_slow_rate=0.2 "
+        f"(names: {', '.join(f.name for f in fields(Faults))}) [BANK_FAULT_<NAME>]",
+    )
+    parser.add_argument(
+        "--otlp-endpoint",
+        default=None,
+        metavar="URL",
+        help=f"OTLP/HTTP endpoint the services export spans to "
+        f"(default: {DEFAULT_OTLP_ENDPOINT}) [OTEL_EXPORTER_OTLP_ENDPOINT]",
+    )
 
 
 def parse_fault(text: str) -> tuple[str, float | int]:
-    """``"merchant_slow_rate=0.2"`` -> ``("merchant_slow_rate", 0.2)`` (rates float, latencies int)."""
+    """``"merchant_slow_rate=0.2"`` -> ``("merchant_slow_rate", 0.2)``.
+
+    Rates are floats, latencies integers (milliseconds)."""
     name, _, raw = text.partition("=")
     name = name.strip().replace("-", "_")
     known = {f.name for f in fields(Faults)}
     if name not in known:
-        raise argparse.ArgumentTypeError(f"unknown fault {name!r} (known: {', '.join(sorted(known))})")
+        raise argparse.ArgumentTypeError(
+            f"unknown fault {name!r} (known: {', '.join(sorted(known))})"
+        )
     convert = float if name.endswith("_rate") else int
     try:
         return name, convert(raw)
@@ -78,16 +127,21 @@ def parse_fault(text: str) -> tuple[str, float | int]:
         raise argparse.ArgumentTypeError(f"{name} needs a number, not {raw!r}") from None
 
 
-def resolve(args: argparse.Namespace, file_values: Mapping[str, Any] | None = None,
-            environ: Mapping[str, str] | None = None) -> argparse.Namespace:
+def resolve(
+    args: argparse.Namespace,
+    file_values: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> argparse.Namespace:
     """``args`` with every unset flag filled from the environment, the config file's
     ``[bank]`` table (keys spelled like the flags, ``-`` or ``_``), or the default."""
     env = os.environ if environ is None else environ
     table = {key.replace("-", "_"): value for key, value in (file_values or {}).items()}
     unknown = set(table) - set(_SOURCES)
     if unknown:
-        raise ValueError(f"[bank]: unknown key(s) {', '.join(sorted(unknown))} "
-                         f"(known: {', '.join(k.replace('_', '-') for k in _SOURCES)})")
+        raise ValueError(
+            f"[bank]: unknown key(s) {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(k.replace('_', '-') for k in _SOURCES)})"
+        )
     resolved = argparse.Namespace(**vars(args))
     for name, (variable, convert, default) in _SOURCES.items():
         if getattr(resolved, name, None) is not None:
@@ -109,12 +163,19 @@ def resolve(args: argparse.Namespace, file_values: Mapping[str, Any] | None = No
 def settings_from_args(args: argparse.Namespace) -> BankSettings:
     """Environment settings (faults, host, …) with the resolved flags applied on top."""
     env = BankSettings.from_env()
-    settings = replace(env, scenario=args.scenario, base_port=args.base_port, data_dir=args.data_dir)
+    settings = replace(
+        env, scenario=args.scenario, base_port=args.base_port, data_dir=args.data_dir
+    )
     return settings.with_faults(**dict(getattr(args, "fault", []) or []))
 
 
-def run(args: argparse.Namespace, *, file_values: Mapping[str, Any] | None = None, out=None,
-        prog: str = "bank") -> int:
+def run(
+    args: argparse.Namespace,
+    *,
+    file_values: Mapping[str, Any] | None = None,
+    out=None,
+    prog: str = "bank",
+) -> int:
     """Start the bank, drive traffic until the duration ends or Ctrl-C/SIGTERM, stop the bank.
 
     ``file_values`` is the config file's ``[bank]`` table, if any; messages go to ``out``
@@ -137,19 +198,27 @@ def run(args: argparse.Namespace, *, file_values: Mapping[str, Any] | None = Non
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        print(f"{prog}: starting 15 services ({settings.scenario}) on ports {settings.base_port}-"
-              f"{settings.base_port + 14}, exporting to {args.otlp_endpoint}", file=out)
+        print(
+            f"{prog}: starting 15 services ({settings.scenario}) on ports {settings.base_port}-"
+            f"{settings.base_port + 14}, exporting to {args.otlp_endpoint}",
+            file=out,
+        )
         try:
             bank = start_bank(settings, env={"OTEL_EXPORTER_OTLP_ENDPOINT": args.otlp_endpoint})
         except BankStartError as exc:
             print(f"{prog}: {exc}", file=out)
             return EXIT_BAD_INPUT
         with bank:
-            print(f"{prog}: ready. App journeys at {bank.gateway_url}, card network at "
-                  f"{bank.card_processing_url}. Ctrl-C stops everything.", file=out)
+            print(
+                f"{prog}: ready. App journeys at {bank.gateway_url}, card network at "
+                f"{bank.card_processing_url}. Ctrl-C stops everything.",
+                file=out,
+            )
             if args.rate > 0:
                 with BankApp(bank.gateway_url, bank.card_processing_url) as app:
-                    generator = TrafficGenerator(app, rate=args.rate, accounts=settings.accounts, mix=args.mix)
+                    generator = TrafficGenerator(
+                        app, rate=args.rate, accounts=settings.accounts, mix=args.mix
+                    )
                     generator.run(duration_s=args.duration, stop=stop, progress=out)
             else:
                 stop.wait(args.duration)
@@ -161,7 +230,9 @@ def run(args: argparse.Namespace, *, file_values: Mapping[str, Any] | None = Non
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m instrumented_bank",
-                                     description="Run the instrumented demo bank and its traffic.")
+    parser = argparse.ArgumentParser(
+        prog="python -m instrumented_bank",
+        description="Run the instrumented demo bank and its traffic.",
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -115,7 +115,9 @@ class ServiceClient:
         deadline.check()
         options = self._options(callee)
         try:
-            response = self._http.request(method, self._url_of(callee) + path, json=json, params=params, **options)
+            response = self._http.request(
+                method, self._url_of(callee) + path, json=json, params=params, **options
+            )
         except httpx.HTTPError as exc:
             raise self._failure(callee, exc) from exc
         return self._checked(callee, response, expect)
@@ -138,7 +140,9 @@ class ServiceClient:
 
                 async def one(callee: str, path: str, body: Any) -> Any:
                     try:
-                        response = await http.post(self._url_of(callee) + path, json=body, **self._options(callee))
+                        response = await http.post(
+                            self._url_of(callee) + path, json=body, **self._options(callee)
+                        )
                     except httpx.HTTPError as exc:
                         return self._failure(callee, exc)
                     try:

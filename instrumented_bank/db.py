@@ -22,7 +22,9 @@ BUSY_TIMEOUT_S = 5.0
 
 def open_connection(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode with WAL, safe to share across processes."""
-    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    connection = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
     return connection
@@ -51,7 +53,9 @@ class TracedSession:
 class Database:
     """A service's SQLite file: ``schema`` is applied once, ``seed`` fills an empty one."""
 
-    def __init__(self, path: Path, schema: str, tracer_provider: TracerProvider | None = None) -> None:
+    def __init__(
+        self, path: Path, schema: str, tracer_provider: TracerProvider | None = None
+    ) -> None:
         self.path = path
         self._tracer_provider = tracer_provider
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +75,9 @@ class Database:
     def connect(self) -> Iterator[TracedSession]:
         """A traced session for the current request (statements become spans)."""
         raw = open_connection(self.path)
-        connection = SQLite3Instrumentor.instrument_connection(raw, tracer_provider=self._tracer_provider)
+        connection = SQLite3Instrumentor.instrument_connection(
+            raw, tracer_provider=self._tracer_provider
+        )
         try:
             yield TracedSession(connection)
         finally:

@@ -48,12 +48,19 @@ def load_flaws() -> list[Flaw]:
         if not scenarios or any(s not in SCENARIOS for s in scenarios):
             raise ValueError(f"{MANIFEST}: flaw {entry['id']} has bad scenarios {scenarios}")
         endpoint = entry.get("endpoint")
-        flaws.append(Flaw(
-            id=entry["id"], rule=entry["rule"], client=entry["client"], server=entry["server"],
-            endpoint=(endpoint["service"], endpoint["name"]) if endpoint else None,
-            scenarios=scenarios, informational=bool(entry.get("informational", False)),
-            not_rule=entry.get("not_rule"), details=entry,
-        ))
+        flaws.append(
+            Flaw(
+                id=entry["id"],
+                rule=entry["rule"],
+                client=entry["client"],
+                server=entry["server"],
+                endpoint=(endpoint["service"], endpoint["name"]) if endpoint else None,
+                scenarios=scenarios,
+                informational=bool(entry.get("informational", False)),
+                not_rule=entry.get("not_rule"),
+                details=entry,
+            )
+        )
     return flaws
 
 

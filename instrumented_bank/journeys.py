@@ -22,7 +22,14 @@ REACTION = "reaction"
 PROFILE_PICTURE = "profile-picture"
 SUPPORT = "support"
 JOURNEYS: tuple[str, ...] = (
-    CARD_PAYMENT, PAYMENT, FREEZE_CARD, BALANCE, FEED, REACTION, PROFILE_PICTURE, SUPPORT,
+    CARD_PAYMENT,
+    PAYMENT,
+    FREEZE_CARD,
+    BALANCE,
+    FEED,
+    REACTION,
+    PROFILE_PICTURE,
+    SUPPORT,
 )
 
 
@@ -74,22 +81,40 @@ class BankApp:
             payload = response.json()
         except ValueError:
             payload = response.text
-        return Outcome(journey, response.status_code, payload, _trace_id(response.headers.get("traceresponse")))
+        return Outcome(
+            journey, response.status_code, payload, _trace_id(response.headers.get("traceresponse"))
+        )
 
     def card_payment(self, card_id: str, amount: int, merchant_id: str) -> Outcome:
         """The card network asks card-processing to authorise a payment (amount in pence)."""
-        return self._call(CARD_PAYMENT, "POST", f"{self._card_network}/authorisations",
-                          {"card_id": card_id, "amount": amount, "merchant_id": merchant_id})
+        return self._call(
+            CARD_PAYMENT,
+            "POST",
+            f"{self._card_network}/authorisations",
+            {"card_id": card_id, "amount": amount, "merchant_id": merchant_id},
+        )
 
-    def payment(self, from_account: str, to_account: str, amount: int, reference: str = "") -> Outcome:
+    def payment(
+        self, from_account: str, to_account: str, amount: int, reference: str = ""
+    ) -> Outcome:
         """Send money to another account."""
-        return self._call(PAYMENT, "POST", f"{self._gateway}/payments",
-                          {"from_account": from_account, "to_account": to_account, "amount": amount,
-                           "reference": reference})
+        return self._call(
+            PAYMENT,
+            "POST",
+            f"{self._gateway}/payments",
+            {
+                "from_account": from_account,
+                "to_account": to_account,
+                "amount": amount,
+                "reference": reference,
+            },
+        )
 
     def freeze_card(self, card_id: str, frozen: bool = True) -> Outcome:
         """Freeze (or unfreeze) a card."""
-        return self._call(FREEZE_CARD, "POST", f"{self._gateway}/cards/{card_id}/freeze", {"frozen": frozen})
+        return self._call(
+            FREEZE_CARD, "POST", f"{self._gateway}/cards/{card_id}/freeze", {"frozen": frozen}
+        )
 
     def balance(self, account_id: str) -> Outcome:
         """The account's balance and pots."""
@@ -101,15 +126,29 @@ class BankApp:
 
     def react(self, transaction_id: str, emoji: str) -> Outcome:
         """Put an emoji on a transaction."""
-        return self._call(REACTION, "POST", f"{self._gateway}/transactions/{transaction_id}/reactions",
-                          {"emoji": emoji})
+        return self._call(
+            REACTION,
+            "POST",
+            f"{self._gateway}/transactions/{transaction_id}/reactions",
+            {"emoji": emoji},
+        )
 
-    def set_profile_picture(self, user_id: str, image: bytes, content_type: str = "image/png") -> Outcome:
+    def set_profile_picture(
+        self, user_id: str, image: bytes, content_type: str = "image/png"
+    ) -> Outcome:
         """Upload a new profile picture."""
-        return self._call(PROFILE_PICTURE, "PUT", f"{self._gateway}/profiles/{user_id}/picture",
-                          {"content_type": content_type, "data_base64": base64.b64encode(image).decode()})
+        return self._call(
+            PROFILE_PICTURE,
+            "PUT",
+            f"{self._gateway}/profiles/{user_id}/picture",
+            {"content_type": content_type, "data_base64": base64.b64encode(image).decode()},
+        )
 
     def contact_support(self, account_id: str, message: str) -> Outcome:
         """Open a support ticket."""
-        return self._call(SUPPORT, "POST", f"{self._gateway}/support/tickets",
-                          {"account_id": account_id, "message": message})
+        return self._call(
+            SUPPORT,
+            "POST",
+            f"{self._gateway}/support/tickets",
+            {"account_id": account_id, "message": message},
+        )

@@ -66,8 +66,14 @@ class Message:
 class SqliteQueue:
     """The queue file shared by producers and consumers (any number of processes)."""
 
-    def __init__(self, path: Path, *, lease_s: float = 30.0, max_attempts: int = 5,
-                 retry_backoff_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        lease_s: float = 30.0,
+        max_attempts: int = 5,
+        retry_backoff_s: float = 0.5,
+    ) -> None:
         self.path = path
         self.lease_s = lease_s
         self.max_attempts = max_attempts
@@ -135,15 +141,18 @@ class SqliteQueue:
             connection.execute("BEGIN IMMEDIATE")
             if message.attempts >= self.max_attempts:
                 connection.execute(
-                    "INSERT OR REPLACE INTO dead_letters (id, destination, headers, body, attempts, error)"
-                    " SELECT id, destination, headers, body, attempts, ? FROM messages WHERE id = ?",
+                    "INSERT OR REPLACE INTO dead_letters"
+                    " (id, destination, headers, body, attempts, error)"
+                    " SELECT id, destination, headers, body, attempts, ?"
+                    " FROM messages WHERE id = ?",
                     (error, message.id),
                 )
                 connection.execute("DELETE FROM messages WHERE id = ?", (message.id,))
             else:
                 backoff_s = min(self.retry_backoff_s * 2 ** (message.attempts - 1), self.lease_s)
                 connection.execute(
-                    "UPDATE messages SET visible_at = ? WHERE id = ?", (time.time() + backoff_s, message.id)
+                    "UPDATE messages SET visible_at = ? WHERE id = ?",
+                    (time.time() + backoff_s, message.id),
                 )
             connection.execute("COMMIT")
         finally:
@@ -181,7 +190,9 @@ def _messaging_attributes(destination: str, operation: str) -> dict[str, str]:
 def publish(queue: SqliteQueue, tracer: Tracer, destination: str, body: Any) -> int:
     """Enqueue ``body`` under a PRODUCER span whose context rides in the message headers."""
     with tracer.start_as_current_span(
-        f"send {destination}", kind=SpanKind.PRODUCER, attributes=_messaging_attributes(destination, "send")
+        f"send {destination}",
+        kind=SpanKind.PRODUCER,
+        attributes=_messaging_attributes(destination, "send"),
     ) as span:
         headers: dict[str, str] = {}
         propagate.inject(headers)

@@ -24,6 +24,7 @@ import httpx
 
 from instrumented_bank.service import PARENT_PID_ENV
 from instrumented_bank.settings import SERVICE_NAMES, BankSettings
+
 LOG_DIR = "logs"
 
 
@@ -38,7 +39,8 @@ class PortInUseError(BankStartError):
         super().__init__(
             f"port {port} is already in use, so the {service} service cannot listen on it. "
             f"The bank needs {len(SERVICE_NAMES)} consecutive ports from its base port "
-            f"({settings.base_port}..{settings.base_port + len(SERVICE_NAMES) - 1}); choose another "
+            f"({settings.base_port}..{settings.base_port + len(SERVICE_NAMES) - 1}); "
+            "choose another "
             "base port with --base-port (or the BANK_BASE_PORT environment variable)."
         )
         self.service = service
@@ -162,7 +164,8 @@ def _wait_healthy(bank: RunningBank, timeout_s: float) -> None:
                     pass  # not listening yet
             if pending and time.monotonic() > deadline:
                 raise BankStartError(
-                    f"{', '.join(sorted(pending))} did not become healthy within {timeout_s:.0f} s; "
+                    f"{', '.join(sorted(pending))} did not become healthy "
+                    f"within {timeout_s:.0f} s; "
                     f"see the logs in {bank.log_dir}"
                 )
             if pending:

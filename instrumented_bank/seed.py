@@ -13,8 +13,26 @@ from dataclasses import dataclass
 OPENING_BALANCE = 500_000
 
 _FIRST_NAMES = (
-    "Ada", "Bola", "Chen", "Dara", "Eve", "Femi", "Gita", "Hugo", "Ines", "Jon",
-    "Kemi", "Luca", "Mina", "Nia", "Omar", "Pia", "Quin", "Rosa", "Sami", "Tara",
+    "Ada",
+    "Bola",
+    "Chen",
+    "Dara",
+    "Eve",
+    "Femi",
+    "Gita",
+    "Hugo",
+    "Ines",
+    "Jon",
+    "Kemi",
+    "Luca",
+    "Mina",
+    "Nia",
+    "Omar",
+    "Pia",
+    "Quin",
+    "Rosa",
+    "Sami",
+    "Tara",
 )
 
 

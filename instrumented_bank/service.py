@@ -37,7 +37,9 @@ QUEUE_FILE = "queue.sqlite"
 PARENT_PID_ENV = "BANK_PARENT_PID"
 
 
-def create_app(name: str, settings: BankSettings, *, exporter: SpanExporter | None = None) -> FastAPI:
+def create_app(
+    name: str, settings: BankSettings, *, exporter: SpanExporter | None = None
+) -> FastAPI:
     """Service ``name`` as an application: its routes, ``/healthz``, deadline handling,
     OpenTelemetry instrumentation and (when it consumes any) a queue worker.
 
@@ -51,7 +53,9 @@ def create_app(name: str, settings: BankSettings, *, exporter: SpanExporter | No
         tracer_provider=provider,
     )
     queue = SqliteQueue(settings.data_dir / QUEUE_FILE)
-    ctx = ServiceContext(name=name, settings=settings, tracer_provider=provider, client=client, queue=queue)
+    ctx = ServiceContext(
+        name=name, settings=settings, tracer_provider=provider, client=client, queue=queue
+    )
     service = module_of(name).build(ctx)
     # Only the scenario that defers work runs consumers; as-is has nothing queued.
     consumers = service.consumers if policy.defers_side_effects(settings.scenario) else {}
@@ -82,8 +86,10 @@ def create_app(name: str, settings: BankSettings, *, exporter: SpanExporter | No
 
     @app.exception_handler(DependencyError)
     async def dependency_failed(_: Request, exc: DependencyError) -> JSONResponse:
-        return JSONResponse({"error": "dependency_failed", "dependency": exc.callee, "detail": exc.detail},
-                            status_code=exc.status)
+        return JSONResponse(
+            {"error": "dependency_failed", "dependency": exc.callee, "detail": exc.detail},
+            status_code=exc.status,
+        )
 
     @app.exception_handler(DeadlineExceeded)
     async def deadline_exceeded(_: Request, exc: DeadlineExceeded) -> JSONResponse:
@@ -116,8 +122,13 @@ class TraceResponseMiddleware:
 
         async def send_with_header(message) -> None:
             if message["type"] == "http.response.start" and context.is_valid:
-                value = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
-                message = {**message, "headers": [*message.get("headers", []), (b"traceresponse", value.encode())]}
+                value = (
+                    f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+                )
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"traceresponse", value.encode())],
+                }
             await send(message)
 
         await self.app(scope, receive, send_with_header)
@@ -142,8 +153,13 @@ def serve(name: str, settings: BankSettings) -> None:
     """Run service ``name`` until SIGINT/SIGTERM (uvicorn then shuts down gracefully)."""
     app = create_app(name, settings)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port_of(name), workers=1,
-        log_level="warning", access_log=False, lifespan="on",
+        app,
+        host=settings.host,
+        port=settings.port_of(name),
+        workers=1,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
     )
     parent = os.environ.get(PARENT_PID_ENV)
     if parent and parent.isdigit():
@@ -154,11 +170,14 @@ def serve(name: str, settings: BankSettings) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m instrumented_bank.service",
-        description="Serve one bank service (settings from BANK_* and OTEL_* environment variables).",
+        description="Serve one bank service "
+        "(settings from BANK_* and OTEL_* environment variables).",
     )
     parser.add_argument("name", choices=SERVICE_NAMES, help="which service")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {args.name} %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format=f"%(asctime)s {args.name} %(levelname)s %(message)s"
+    )
     # Emit the stable HTTP semantic conventions (http.request.method, url.full, …) rather
     # than the instrumentations' legacy default, unless the operator chose otherwise.
     os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")

@@ -94,7 +94,9 @@ class BankSettings:
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
-            raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}, not {self.scenario!r}")
+            raise ValueError(
+                f"scenario must be one of {', '.join(SCENARIOS)}, not {self.scenario!r}"
+            )
         last = self.base_port + len(SERVICE_NAMES) - 1
         if not 1 <= self.base_port or last > 65535:
             raise ValueError(

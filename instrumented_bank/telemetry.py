@@ -18,7 +18,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 DEFAULT_SCHEDULE_DELAY_MS = 200
 
 
-def create_tracer_provider(service_name: str, exporter: SpanExporter | None = None) -> TracerProvider:
+def create_tracer_provider(
+    service_name: str, exporter: SpanExporter | None = None
+) -> TracerProvider:
     """A provider whose spans carry ``service.name`` and are batched to ``exporter``.
 
     ``exporter`` defaults to OTLP/HTTP protobuf at ``OTEL_EXPORTER_OTLP_ENDPOINT``.

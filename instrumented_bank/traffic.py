@@ -27,8 +27,14 @@ from instrumented_bank.seed import MERCHANTS, customers
 
 #: Relative weights of the journeys (card payments dominate, as at a card-first bank).
 DEFAULT_MIX: Mapping[str, float] = {
-    j.CARD_PAYMENT: 30, j.BALANCE: 20, j.FEED: 20, j.PAYMENT: 10,
-    j.REACTION: 8, j.FREEZE_CARD: 4, j.PROFILE_PICTURE: 4, j.SUPPORT: 4,
+    j.CARD_PAYMENT: 30,
+    j.BALANCE: 20,
+    j.FEED: 20,
+    j.PAYMENT: 10,
+    j.REACTION: 8,
+    j.FREEZE_CARD: 4,
+    j.PROFILE_PICTURE: 4,
+    j.SUPPORT: 4,
 }
 _EMOJI = ("🎉", "☕", "🍕", "🚆", "💸", "🙈")
 
@@ -75,8 +81,10 @@ class TrafficStats:
         with self.lock:
             elapsed = max(time.monotonic() - self.started_at, 1e-9)
             share = 100.0 * self.errors / self.requests if self.requests else 0.0
-            text = (f"bank traffic: {elapsed:6.1f} s  requests {self.requests}  "
-                    f"errors {self.errors} ({share:.1f}%)  rate {self.requests / elapsed:.1f}/s")
+            text = (
+                f"bank traffic: {elapsed:6.1f} s  requests {self.requests}  "
+                f"errors {self.errors} ({share:.1f}%)  rate {self.requests / elapsed:.1f}/s"
+            )
             return text + (f"  shed {self.shed}" if self.shed else "")
 
 
@@ -108,8 +116,14 @@ class TrafficGenerator:
         self._recent_transactions: collections.deque[str] = collections.deque(maxlen=200)
         self.stats = TrafficStats()
 
-    def run(self, *, duration_s: float | None = None, stop: threading.Event | None = None,
-            progress: TextIO | None = sys.stderr, progress_interval_s: float = 0.5) -> TrafficStats:
+    def run(
+        self,
+        *,
+        duration_s: float | None = None,
+        stop: threading.Event | None = None,
+        progress: TextIO | None = sys.stderr,
+        progress_interval_s: float = 0.5,
+    ) -> TrafficStats:
         """Generate traffic until ``duration_s`` passes or ``stop`` is set; returns the stats."""
         stop = stop or threading.Event()
         self.stats = TrafficStats()
@@ -166,13 +180,17 @@ class TrafficGenerator:
         if journey == j.REACTION and self._recent_transactions:
             return app.react(self._choose(list(self._recent_transactions)), self._choose(_EMOJI))
         if journey in (j.CARD_PAYMENT, j.REACTION):
-            outcome = app.card_payment(customer.card_id, self._amount(100, 3000), self._choose(MERCHANTS).id)
+            outcome = app.card_payment(
+                customer.card_id, self._amount(100, 3000), self._choose(MERCHANTS).id
+            )
             if outcome.status == 200 and outcome.body.get("transaction_id"):
                 self._recent_transactions.append(outcome.body["transaction_id"])
             return outcome
         if journey == j.PAYMENT:
             payee = self._choose([c for c in self._customers if c != customer] or self._customers)
-            return app.payment(customer.account_id, payee.account_id, self._amount(100, 2000), "dinner")
+            return app.payment(
+                customer.account_id, payee.account_id, self._amount(100, 2000), "dinner"
+            )
         if journey == j.FREEZE_CARD:
             # Toggle, so a card frozen now is unfrozen on a later visit and declines stay rare.
             freeze = customer.card_id not in self._frozen
@@ -195,12 +213,19 @@ class TrafficGenerator:
 def main(argv: list[str] | None = None) -> int:
     """``python -m instrumented_bank.traffic``: traffic against a bank running elsewhere
     (docker-compose runs it next to the service containers)."""
-    parser = argparse.ArgumentParser(prog="python -m instrumented_bank.traffic",
-                                     description="Run the bank's user journeys against a running bank.")
+    parser = argparse.ArgumentParser(
+        prog="python -m instrumented_bank.traffic",
+        description="Run the bank's user journeys against a running bank.",
+    )
     parser.add_argument("--gateway-url", default="http://127.0.0.1:9000")
-    parser.add_argument("--card-network-url", default="http://127.0.0.1:9003",
-                        help="where card-processing listens (card authorisations)")
-    parser.add_argument("--rate", type=float, default=5.0, help="journeys per second (default: %(default)s)")
+    parser.add_argument(
+        "--card-network-url",
+        default="http://127.0.0.1:9003",
+        help="where card-processing listens (card authorisations)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=5.0, help="journeys per second (default: %(default)s)"
+    )
     parser.add_argument("--mix", type=parse_mix, default=None, metavar="JOURNEY=WEIGHT,...")
     parser.add_argument("--accounts", type=int, default=20, help="customers seeded in the bank")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS")

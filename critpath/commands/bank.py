@@ -59,9 +59,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bank_cli.add_arguments(parser)
-    parser.add_argument("--config", type=Path, metavar="PATH",
-                        help="critpath.toml whose [bank] table supplies defaults "
-                        "(default: ./critpath.toml or [tool.critpath] in ./pyproject.toml)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="critpath.toml whose [bank] table supplies defaults "
+        "(default: ./critpath.toml or [tool.critpath] in ./pyproject.toml)",
+    )
     parser.set_defaults(func=run)
 
 

@@ -55,7 +55,9 @@ class ServiceContext:
 
     def database(self, schema: str) -> Database:
         """This service's own SQLite file in the data directory."""
-        return Database(self.settings.data_dir / f"{self.name}.sqlite", schema, self.tracer_provider)
+        return Database(
+            self.settings.data_dir / f"{self.name}.sqlite", schema, self.tracer_provider
+        )
 
     def chance(self, rate: float) -> bool:
         """True with probability ``rate`` (handlers run on several threads, hence the lock)."""

@@ -32,7 +32,8 @@ def build(ctx: ServiceContext) -> Service:
         ctx.work()
         with db.connect() as connection:
             row = connection.execute(
-                "SELECT id, user_id, holder, sort_code, number FROM accounts WHERE id = ?", (account_id,)
+                "SELECT id, user_id, holder, sort_code, number FROM accounts WHERE id = ?",
+                (account_id,),
             ).fetchone()
         if row is None:
             raise HTTPException(404, f"no account {account_id}")

@@ -32,7 +32,9 @@ def build(ctx: ServiceContext) -> Service:
     router = APIRouter()
 
     def current(connection, account_id: str) -> int:
-        row = connection.execute("SELECT balance FROM balances WHERE account_id = ?", (account_id,)).fetchone()
+        row = connection.execute(
+            "SELECT balance FROM balances WHERE account_id = ?", (account_id,)
+        ).fetchone()
         if row is None:
             raise HTTPException(404, f"no account {account_id}")
         return int(row[0])
@@ -43,7 +45,8 @@ def build(ctx: ServiceContext) -> Service:
             if balance + signed_amount < 0:
                 raise HTTPException(409, {"error": "insufficient_funds", "balance": balance})
             connection.execute(
-                "UPDATE balances SET balance = balance + ? WHERE account_id = ?", (signed_amount, account_id)
+                "UPDATE balances SET balance = balance + ? WHERE account_id = ?",
+                (signed_amount, account_id),
             )
             connection.execute(
                 "INSERT INTO movements (account_id, amount, reference) VALUES (?, ?, ?)",

@@ -25,7 +25,10 @@ def build(ctx: ServiceContext) -> Service:
     with db.untraced() as connection:
         connection.executemany(
             "INSERT OR IGNORE INTO cards (id, account_id, last4) VALUES (?, ?, ?)",
-            [(c.card_id, c.account_id, f"{4000 + c.number}") for c in customers(ctx.settings.accounts)],
+            [
+                (c.card_id, c.account_id, f"{4000 + c.number}")
+                for c in customers(ctx.settings.accounts)
+            ],
         )
     router = APIRouter()
 
@@ -48,7 +51,9 @@ def build(ctx: ServiceContext) -> Service:
         ctx.work()
         with db.transaction() as connection:
             load(connection, card_id)
-            connection.execute("UPDATE cards SET frozen = ? WHERE id = ?", (int(request.frozen), card_id))
+            connection.execute(
+                "UPDATE cards SET frozen = ? WHERE id = ?", (int(request.frozen), card_id)
+            )
             return load(connection, card_id)
 
     return Service(router)

@@ -26,7 +26,15 @@ CREATE INDEX IF NOT EXISTS items_by_account ON items (account_id, created_at);
 """
 #: Queue of reaction updates (``fixed``); see ``transactions``.
 REACTIONS_DESTINATION = "feed.reactions"
-_COLUMNS = ("transaction_id", "account_id", "amount", "merchant_id", "description", "category", "reaction")
+_COLUMNS = (
+    "transaction_id",
+    "account_id",
+    "amount",
+    "merchant_id",
+    "description",
+    "category",
+    "reaction",
+)
 
 
 class NewItem(BaseModel):
@@ -51,10 +59,18 @@ def build(ctx: ServiceContext) -> Service:
         with db.connect() as connection:
             # Idempotent: a redelivered queue message must not duplicate the entry.
             connection.execute(
-                "INSERT OR IGNORE INTO items (transaction_id, account_id, amount, merchant_id, description,"
+                "INSERT OR IGNORE INTO items (transaction_id, account_id, amount, merchant_id,"
+                " description,"
                 " category, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (item.transaction_id, account_id, item.amount, item.merchant_id, item.description,
-                 item.category, time.time()),
+                (
+                    item.transaction_id,
+                    account_id,
+                    item.amount,
+                    item.merchant_id,
+                    item.description,
+                    item.category,
+                    time.time(),
+                ),
             )
         return {"transaction_id": item.transaction_id, "account_id": account_id}
 
@@ -72,7 +88,9 @@ def build(ctx: ServiceContext) -> Service:
         merchants, complete = {}, True
         if merchant_ids:
             try:
-                found = ctx.client.get("merchant", "/merchants", params={"ids": ",".join(merchant_ids)})
+                found = ctx.client.get(
+                    "merchant", "/merchants", params={"ids": ",".join(merchant_ids)}
+                )
                 merchants = {m["id"]: m for m in found["merchants"]}
             except DependencyError:
                 complete = False  # show the feed without names and logos rather than nothing
@@ -99,6 +117,9 @@ def build(ctx: ServiceContext) -> Service:
 
     # Queued reactions may overtake their feed entry (also queued): a missing entry
     # raises, so the message is retried with backoff until the entry exists.
-    return Service(router, consumers={
-        REACTIONS_DESTINATION: lambda body: set_reaction(body["transaction_id"], body["emoji"]),
-    })
+    return Service(
+        router,
+        consumers={
+            REACTIONS_DESTINATION: lambda body: set_reaction(body["transaction_id"], body["emoji"]),
+        },
+    )

@@ -36,12 +36,17 @@ def build(ctx: ServiceContext) -> Service:
         ctx.client.post(
             "feed",
             f"/accounts/{event.account_id}/items",
-            {"transaction_id": event.transaction_id, "amount": event.amount,
-             "merchant_id": event.merchant_id, "description": event.description},
+            {
+                "transaction_id": event.transaction_id,
+                "amount": event.amount,
+                "merchant_id": event.merchant_id,
+                "description": event.description,
+            },
         )
         with db.connect() as connection:
             connection.execute(
-                "INSERT OR IGNORE INTO generated VALUES (?, ?)", (event.transaction_id, event.account_id)
+                "INSERT OR IGNORE INTO generated VALUES (?, ?)",
+                (event.transaction_id, event.account_id),
             )
         return {"transaction_id": event.transaction_id, "generated": True}
 

@@ -30,8 +30,13 @@ def build(ctx: ServiceContext) -> Service:
         ctx.work()
         balance = ctx.client.get("balance", f"/balances/{account_id}")
         pots = ctx.client.get("pots", f"/accounts/{account_id}/pots")
-        return {"account_id": account_id, "balance": balance["balance"], "pots": pots["pots"],
-                "pots_total": pots["total"], "total": balance["balance"] + pots["total"]}
+        return {
+            "account_id": account_id,
+            "balance": balance["balance"],
+            "pots": pots["pots"],
+            "pots_total": pots["total"],
+            "total": balance["balance"] + pots["total"],
+        }
 
     @router.get("/accounts/{account_id}/feed")
     def view_feed(account_id: str) -> JSONResponse:

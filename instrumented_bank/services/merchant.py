@@ -40,9 +40,14 @@ def build(ctx: ServiceContext) -> Service:
         wanted = [i for i in ids.split(",") if i]
         with db.connect() as connection:
             marks = ",".join("?" for _ in wanted)
-            rows = connection.execute(
-                f"SELECT id, name, category, logo_url FROM merchants WHERE id IN ({marks})", wanted
-            ).fetchall() if wanted else []
+            rows = (
+                connection.execute(
+                    f"SELECT id, name, category, logo_url FROM merchants WHERE id IN ({marks})",
+                    wanted,
+                ).fetchall()
+                if wanted
+                else []
+            )
         return {"merchants": [dict(zip(_COLUMNS, row, strict=True)) for row in rows]}
 
     @router.get("/merchants/{merchant_id}")

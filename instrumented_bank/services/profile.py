@@ -40,12 +40,18 @@ def build(ctx: ServiceContext) -> Service:
 
     def load(connection, user_id: str) -> dict:
         row = connection.execute(
-            "SELECT user_id, display_name, picture_sha256 FROM profiles WHERE user_id = ?", (user_id,)
+            "SELECT user_id, display_name, picture_sha256 FROM profiles WHERE user_id = ?",
+            (user_id,),
         ).fetchone()
         if row is None:
             raise HTTPException(404, f"no profile for {user_id}")
         url = f"/profiles/{row[0]}/picture/{row[2]}" if row[2] else None
-        return {"user_id": row[0], "display_name": row[1], "picture_sha256": row[2], "picture_url": url}
+        return {
+            "user_id": row[0],
+            "display_name": row[1],
+            "picture_sha256": row[2],
+            "picture_url": url,
+        }
 
     @router.get("/profiles/{user_id}")
     def get_profile(user_id: str) -> dict:
@@ -61,12 +67,15 @@ def build(ctx: ServiceContext) -> Service:
         except (binascii.Error, ValueError):
             raise HTTPException(422, "data_base64 is not valid base64") from None
         if not data or len(data) > MAX_PICTURE_BYTES:
-            raise HTTPException(422, f"a picture must be 1 to {MAX_PICTURE_BYTES} bytes, not {len(data)}")
+            raise HTTPException(
+                422, f"a picture must be 1 to {MAX_PICTURE_BYTES} bytes, not {len(data)}"
+            )
         digest = hashlib.sha256(data).hexdigest()
         with db.transaction() as connection:
             load(connection, user_id)
             connection.execute(
-                "UPDATE profiles SET picture = ?, picture_sha256 = ?, content_type = ?, updated_at = ?"
+                "UPDATE profiles SET picture = ?, picture_sha256 = ?, content_type = ?,"
+                " updated_at = ?"
                 " WHERE user_id = ?",
                 (data, digest, picture.content_type, time.time(), user_id),
             )

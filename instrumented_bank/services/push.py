@@ -44,10 +44,15 @@ def build(ctx: ServiceContext) -> Service:
 
     def send_to_apns(notification: Notification) -> None:
         attributes = {
-            "peer.service": "apns", "server.address": APNS_HOST, "server.port": 443,
-            "http.request.method": "POST", "url.full": f"https://{APNS_HOST}/3/device",
+            "peer.service": "apns",
+            "server.address": APNS_HOST,
+            "server.port": 443,
+            "http.request.method": "POST",
+            "url.full": f"https://{APNS_HOST}/3/device",
         }
-        with ctx.tracer.start_as_current_span("POST", kind=SpanKind.CLIENT, attributes=attributes) as span:
+        with ctx.tracer.start_as_current_span(
+            "POST", kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
             declare_timeout(span, ctx.client.timeout_ms("apns"))
             ctx.jittered(ctx.faults.apns_latency_ms)
             if ctx.chance(ctx.faults.apns_failure_rate):
@@ -68,7 +73,13 @@ def build(ctx: ServiceContext) -> Service:
         with db.connect() as connection:
             connection.execute(
                 "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?)",
-                (delivery_id, notification.account_id, notification.title, int(delivered), time.time()),
+                (
+                    delivery_id,
+                    notification.account_id,
+                    notification.title,
+                    int(delivered),
+                    time.time(),
+                ),
             )
         if not delivered:
             raise HTTPException(502, {"error": "apns_rejected", "delivery_id": delivery_id})

@@ -13,7 +13,8 @@ from instrumented_bank.services import Service, ServiceContext
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
     id TEXT PRIMARY KEY, account_id TEXT NOT NULL, user_id TEXT NOT NULL,
-    customer_name TEXT NOT NULL, message TEXT NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL
+    customer_name TEXT NOT NULL, message TEXT NOT NULL, status TEXT NOT NULL,
+    created_at REAL NOT NULL
 );
 """
 
@@ -30,7 +31,9 @@ def build(ctx: ServiceContext) -> Service:
     @router.post("/tickets")
     def open_ticket(request: TicketRequest) -> dict:
         ctx.work()
-        account = ctx.client.request("accounts", "GET", f"/accounts/{request.account_id}", expect=(200, 404))
+        account = ctx.client.request(
+            "accounts", "GET", f"/accounts/{request.account_id}", expect=(200, 404)
+        )
         if account.status_code == 404:
             raise HTTPException(422, f"unknown account {request.account_id}")
         user_id = account.json()["user_id"]
@@ -39,7 +42,14 @@ def build(ctx: ServiceContext) -> Service:
         with db.connect() as connection:
             connection.execute(
                 "INSERT INTO tickets VALUES (?, ?, ?, ?, ?, 'open', ?)",
-                (ticket_id, request.account_id, user_id, profile["display_name"], request.message, time.time()),
+                (
+                    ticket_id,
+                    request.account_id,
+                    user_id,
+                    profile["display_name"],
+                    request.message,
+                    time.time(),
+                ),
             )
         return {"id": ticket_id, "status": "open", "customer_name": profile["display_name"]}
 

@@ -37,11 +37,19 @@ def build(ctx: ServiceContext) -> Service:
         with db.connect() as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO enrichments VALUES (?, ?, ?, ?, ?)",
-                (request.transaction_id, merchant["id"], merchant["name"], merchant["category"],
-                 merchant["logo_url"]),
+                (
+                    request.transaction_id,
+                    merchant["id"],
+                    merchant["name"],
+                    merchant["category"],
+                    merchant["logo_url"],
+                ),
             )
-        return {"transaction_id": request.transaction_id, "merchant_name": merchant["name"],
-                "category": merchant["category"]}
+        return {
+            "transaction_id": request.transaction_id,
+            "merchant_name": merchant["name"],
+            "category": merchant["category"],
+        }
 
     @router.post("/enrichments")
     def create_enrichment(request: EnrichmentRequest) -> dict:

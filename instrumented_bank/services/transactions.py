@@ -28,7 +28,16 @@ CREATE TABLE IF NOT EXISTS transactions (
 CREATE INDEX IF NOT EXISTS transactions_by_account ON transactions (account_id, created_at);
 """
 log = logging.getLogger(__name__)
-_COLUMNS = ("id", "account_id", "amount", "kind", "merchant_id", "counterparty", "description", "reaction")
+_COLUMNS = (
+    "id",
+    "account_id",
+    "amount",
+    "kind",
+    "merchant_id",
+    "counterparty",
+    "description",
+    "reaction",
+)
 
 
 class NewTransaction(BaseModel):
@@ -62,9 +71,18 @@ def build(ctx: ServiceContext) -> Service:
         transaction_id = f"tx-{uuid.uuid4().hex[:16]}"
         with db.connect() as connection:
             connection.execute(
-                f"INSERT INTO transactions ({', '.join(_COLUMNS)}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-                (transaction_id, new.account_id, new.amount, new.kind, new.merchant_id,
-                 new.counterparty, new.description, time.time()),
+                f"INSERT INTO transactions ({', '.join(_COLUMNS)}, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                (
+                    transaction_id,
+                    new.account_id,
+                    new.amount,
+                    new.kind,
+                    new.merchant_id,
+                    new.counterparty,
+                    new.description,
+                    time.time(),
+                ),
             )
             return load(connection, transaction_id)
 
@@ -79,13 +97,20 @@ def build(ctx: ServiceContext) -> Service:
         ctx.work()
         with db.transaction() as connection:
             load(connection, transaction_id)
-            connection.execute("UPDATE transactions SET reaction = ? WHERE id = ?", (reaction.emoji, transaction_id))
+            connection.execute(
+                "UPDATE transactions SET reaction = ? WHERE id = ?",
+                (reaction.emoji, transaction_id),
+            )
             updated = load(connection, transaction_id)
         if policy.defers_side_effects(ctx.settings.scenario):
-            ctx.publish(REACTIONS_DESTINATION, {"transaction_id": transaction_id, "emoji": reaction.emoji})
+            ctx.publish(
+                REACTIONS_DESTINATION, {"transaction_id": transaction_id, "emoji": reaction.emoji}
+            )
         else:
             try:
-                ctx.client.put("feed", f"/items/{transaction_id}/reaction", {"emoji": reaction.emoji})
+                ctx.client.put(
+                    "feed", f"/items/{transaction_id}/reaction", {"emoji": reaction.emoji}
+                )
             except DependencyError as exc:
                 # The reaction is stored here either way; the feed shows it on its next update.
                 log.info("tolerated failure of feed: %s", exc)

@@ -15,9 +15,14 @@ from tests.bank.otlp_receiver import OtlpReceiver, ReceivedSpan, running_receive
 
 #: Deterministic faults for the trace assertions: nothing slow, nothing failing, short work.
 QUIET_FAULTS = Faults(
-    merchant_slow_rate=0.0, merchant_failure_rate=0.0, apns_failure_rate=0.0,
-    side_effect_failure_rate=0.0, apns_latency_ms=5, enrichment_latency_ms=5,
-    feed_generation_latency_ms=5, work_ms=1,
+    merchant_slow_rate=0.0,
+    merchant_failure_rate=0.0,
+    apns_failure_rate=0.0,
+    side_effect_failure_rate=0.0,
+    apns_latency_ms=5,
+    enrichment_latency_ms=5,
+    feed_generation_latency_ms=5,
+    work_ms=1,
 )
 TIMEOUT_ATTRIBUTE = "http.request.header.x-bank-timeout-ms"
 
@@ -49,18 +54,28 @@ class TestBank:
 
 
 @contextmanager
-def running_bank(data_dir: Path, scenario: str, faults: Faults = QUIET_FAULTS) -> Iterator[TestBank]:
+def running_bank(
+    data_dir: Path, scenario: str, faults: Faults = QUIET_FAULTS
+) -> Iterator[TestBank]:
     """A real bank (15 processes) exporting to an in-test OTLP receiver."""
     with running_receiver() as receiver:
-        settings = BankSettings(scenario=scenario, base_port=free_base_port(), data_dir=data_dir,
-                                faults=faults, queue_poll_ms=20)
+        settings = BankSettings(
+            scenario=scenario,
+            base_port=free_base_port(),
+            data_dir=data_dir,
+            faults=faults,
+            queue_poll_ms=20,
+        )
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
-        with start_bank(settings, env=env) as bank, \
-                BankApp(bank.gateway_url, bank.card_processing_url) as app:
+        with (
+            start_bank(settings, env=env) as bank,
+            BankApp(bank.gateway_url, bank.card_processing_url) as app,
+        ):
             yield TestBank(bank, app, receiver)
 
 
 # --- reading traces -------------------------------------------------------------------
+
 
 def by_id(spans: list[ReceivedSpan]) -> dict[str, ReceivedSpan]:
     return {s.span_id: s for s in spans}
@@ -79,7 +94,11 @@ def hops(spans: list[ReceivedSpan]) -> set[tuple[str, str, str]]:
 
 def client_spans(spans: list[ReceivedSpan], client: str, server: str) -> list[ReceivedSpan]:
     """CLIENT spans of ``client`` that call ``server`` (by ``peer.service``)."""
-    return [s for s in spans if s.kind == "client" and s.service == client and s.attr("peer.service") == server]
+    return [
+        s
+        for s in spans
+        if s.kind == "client" and s.service == client and s.attr("peer.service") == server
+    ]
 
 
 def db_services(spans: list[ReceivedSpan]) -> set[str]:
@@ -103,7 +122,10 @@ def assert_one_tree(spans: list[ReceivedSpan], root_service: str, root_name: str
         parent = index[span.parent_id]
         assert parent.start_ns <= span.start_ns, f"{span.name} starts before its parent"
         if span.kind == "server":
-            assert parent.kind == "client" and parent.service != span.service, (span.name, parent.name)
+            assert parent.kind == "client" and parent.service != span.service, (
+                span.name,
+                parent.name,
+            )
             assert parent.attr("peer.service") == span.service
     return root
 
@@ -111,5 +133,3 @@ def assert_one_tree(spans: list[ReceivedSpan], root_service: str, root_name: str
 def has_hops(*expected: tuple[str, str, str]):
     """A ``done`` predicate for :meth:`OtlpReceiver.wait_for`: all these hops arrived."""
     return lambda spans: set(expected) <= hops(spans)
-
-

@@ -58,19 +58,23 @@ def decode_request(body: bytes) -> list[ReceivedSpan]:
         resource = {kv.key: _value(kv.value) for kv in resource_spans.resource.attributes}
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                spans.append(ReceivedSpan(
-                    trace_id=span.trace_id.hex(),
-                    span_id=span.span_id.hex(),
-                    parent_id=span.parent_span_id.hex() or None,
-                    service=resource.get("service.name", ""),
-                    name=span.name,
-                    kind=KINDS.get(span.kind, "unspecified"),
-                    start_ns=span.start_time_unix_nano,
-                    end_ns=span.end_time_unix_nano,
-                    status=STATUSES.get(span.status.code, "unset"),
-                    attributes={kv.key: _value(kv.value) for kv in span.attributes},
-                    links=tuple((link.trace_id.hex(), link.span_id.hex()) for link in span.links),
-                ))
+                spans.append(
+                    ReceivedSpan(
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        parent_id=span.parent_span_id.hex() or None,
+                        service=resource.get("service.name", ""),
+                        name=span.name,
+                        kind=KINDS.get(span.kind, "unspecified"),
+                        start_ns=span.start_time_unix_nano,
+                        end_ns=span.end_time_unix_nano,
+                        status=STATUSES.get(span.status.code, "unset"),
+                        attributes={kv.key: _value(kv.value) for kv in span.attributes},
+                        links=tuple(
+                            (link.trace_id.hex(), link.span_id.hex()) for link in span.links
+                        ),
+                    )
+                )
     return spans
 
 
@@ -88,7 +92,9 @@ class OtlpReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
-                if self.path != "/v1/traces" or "protobuf" not in self.headers.get("Content-Type", ""):
+                if self.path != "/v1/traces" or "protobuf" not in self.headers.get(
+                    "Content-Type", ""
+                ):
                     self.send_error(404 if self.path != "/v1/traces" else 415)
                     return
                 spans = decode_request(body)
@@ -142,8 +148,9 @@ class OtlpReceiver:
             time.sleep(0.1)
         return self.spans()
 
-    def wait_for(self, trace_id: str, done: Callable[[list[ReceivedSpan]], bool],
-                 timeout_s: float = 15.0) -> list[ReceivedSpan]:
+    def wait_for(
+        self, trace_id: str, done: Callable[[list[ReceivedSpan]], bool], timeout_s: float = 15.0
+    ) -> list[ReceivedSpan]:
         """The trace's spans once ``done(spans)`` holds; fails the test after ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         while True:

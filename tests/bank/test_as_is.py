@@ -12,7 +12,12 @@ import pytest
 from instrumented_bank.flaws import load_flaws
 from instrumented_bank.traffic import TrafficGenerator
 from tests.bank.harness import (
-    QUIET_FAULTS, TIMEOUT_ATTRIBUTE, assert_one_tree, client_spans, db_services, has_hops,
+    QUIET_FAULTS,
+    TIMEOUT_ATTRIBUTE,
+    assert_one_tree,
+    client_spans,
+    db_services,
+    has_hops,
     running_bank,
 )
 
@@ -41,19 +46,26 @@ def test_card_payment_approves_debits_and_calls_side_effects_synchronously(bank)
     assert outcome.status == 200 and outcome.body["approved"] is True, outcome
     assert balance_of(bank, "acc-001") == before - 1250
 
-    side_effects = [("card-processing", "transaction-enrichment", "POST /enrichments"),
-                    ("card-processing", "feed-generator", "POST /feed-items"),
-                    ("card-processing", "push", "POST /notifications")]
-    spans = bank.receiver.wait_for(outcome.trace_id, has_hops(
-        ("card-processing", "cards", "GET /cards/{card_id}"),
-        ("card-processing", "balance", "POST /balances/{account_id}/debits"),
-        ("card-processing", "transactions", "POST /transactions"),
-        *side_effects,
-        ("transaction-enrichment", "merchant", "GET /merchants/{merchant_id}"),
-        ("feed-generator", "feed", "POST /accounts/{account_id}/items"),
-    ))
+    side_effects = [
+        ("card-processing", "transaction-enrichment", "POST /enrichments"),
+        ("card-processing", "feed-generator", "POST /feed-items"),
+        ("card-processing", "push", "POST /notifications"),
+    ]
+    spans = bank.receiver.wait_for(
+        outcome.trace_id,
+        has_hops(
+            ("card-processing", "cards", "GET /cards/{card_id}"),
+            ("card-processing", "balance", "POST /balances/{account_id}/debits"),
+            ("card-processing", "transactions", "POST /transactions"),
+            *side_effects,
+            ("transaction-enrichment", "merchant", "GET /merchants/{merchant_id}"),
+            ("feed-generator", "feed", "POST /accounts/{account_id}/items"),
+        ),
+    )
     root = assert_one_tree(spans, *CARD)
-    assert {"cards", "balance", "transactions", "card-processing", "feed", "push"} <= db_services(spans)
+    assert {"cards", "balance", "transactions", "card-processing", "feed", "push"} <= db_services(
+        spans
+    )
     assert not [s for s in spans if s.kind in ("producer", "consumer")]
     # Every side effect is a POST with a declared timeout, answered on the critical path.
     for _, server, _ in side_effects:
@@ -70,14 +82,21 @@ def test_card_payment_approves_debits_and_calls_side_effects_synchronously(bank)
 def test_a_failing_push_is_tolerated_and_nothing_follows_the_side_effects(bank):
     outcome = bank.app.card_payment("card-007", 300, "m-books")
     assert outcome.body["approved"] is True
-    spans = bank.receiver.wait_for(outcome.trace_id, has_hops(("card-processing", "push", "POST /notifications")))
+    spans = bank.receiver.wait_for(
+        outcome.trace_id, has_hops(("card-processing", "push", "POST /notifications"))
+    )
     root = assert_one_tree(spans, *CARD)
     (push,) = client_spans(spans, "card-processing", "push")
     assert push.status == "error" and root.status != "error"
     # The deferrable calls are the handler's last steps: nothing of card-processing starts
     # after any of them ends (what critpath's deferrable-work rule requires).
-    side = [s for s in spans if s.service == "card-processing" and s.kind == "client"
-            and s.attr("peer.service") in ("transaction-enrichment", "feed-generator", "push")]
+    side = [
+        s
+        for s in spans
+        if s.service == "card-processing"
+        and s.kind == "client"
+        and s.attr("peer.service") in ("transaction-enrichment", "feed-generator", "push")
+    ]
     assert len(side) == 3
     own = [s for s in spans if s.service == "card-processing" and s is not root and s not in side]
     assert all(s.start_ns < min(c.end_ns for c in side) for s in own)
@@ -86,7 +105,9 @@ def test_a_failing_push_is_tolerated_and_nothing_follows_the_side_effects(bank):
 def test_frozen_card_declines_and_keeps_the_money(bank):
     frozen = bank.app.freeze_card("card-002", True)
     assert frozen.status == 200 and frozen.body["frozen"] is True
-    spans = bank.receiver.wait_for(frozen.trace_id, has_hops(("gateway", "cards", "POST /cards/{card_id}/freeze")))
+    spans = bank.receiver.wait_for(
+        frozen.trace_id, has_hops(("gateway", "cards", "POST /cards/{card_id}/freeze"))
+    )
     assert_one_tree(spans, "gateway", "POST /cards/{card_id}/freeze")
     assert "cards" in db_services(spans)
 
@@ -106,13 +127,16 @@ def test_payment_moves_money_and_declares_an_inverted_timeout(bank):
     assert balance_of(bank, "acc-003") == payer - 1234
     assert balance_of(bank, "acc-004") == payee + 1234
 
-    spans = bank.receiver.wait_for(outcome.trace_id, has_hops(
-        ("gateway", "payments", "POST /payments"),
-        ("payments", "accounts", "GET /accounts/{account_id}"),
-        ("payments", "balance", "POST /balances/{account_id}/debits"),
-        ("payments", "balance", "POST /balances/{account_id}/credits"),
-        ("payments", "transactions", "POST /transactions"),
-    ))
+    spans = bank.receiver.wait_for(
+        outcome.trace_id,
+        has_hops(
+            ("gateway", "payments", "POST /payments"),
+            ("payments", "accounts", "GET /accounts/{account_id}"),
+            ("payments", "balance", "POST /balances/{account_id}/debits"),
+            ("payments", "balance", "POST /balances/{account_id}/credits"),
+            ("payments", "transactions", "POST /transactions"),
+        ),
+    )
     assert_one_tree(spans, "gateway", "POST /payments")
     (to_payments,) = client_spans(spans, "gateway", "payments")
     assert to_payments.attr(TIMEOUT_ATTRIBUTE) == ("2000",)
@@ -132,12 +156,19 @@ def test_payment_beyond_the_balance_is_refused(bank):
 def test_balance_adds_up_balance_and_pots(bank):
     outcome = bank.app.balance("acc-008")
     assert outcome.status == 200
-    assert outcome.body["pots_total"] == sum(p["balance"] for p in outcome.body["pots"]) == 80_000 + 25_000
+    assert (
+        outcome.body["pots_total"]
+        == sum(p["balance"] for p in outcome.body["pots"])
+        == 80_000 + 25_000
+    )
     assert outcome.body["total"] == outcome.body["balance"] + outcome.body["pots_total"]
-    spans = bank.receiver.wait_for(outcome.trace_id, has_hops(
-        ("gateway", "balance", "GET /balances/{account_id}"),
-        ("gateway", "pots", "GET /accounts/{account_id}/pots"),
-    ))
+    spans = bank.receiver.wait_for(
+        outcome.trace_id,
+        has_hops(
+            ("gateway", "balance", "GET /balances/{account_id}"),
+            ("gateway", "pots", "GET /accounts/{account_id}/pots"),
+        ),
+    )
     assert_one_tree(spans, "gateway", "GET /accounts/{account_id}/balance")
     assert {"balance", "pots"} <= db_services(spans)
 
@@ -147,10 +178,13 @@ def test_feed_shows_merchants_and_reactions_with_two_calls_lacking_timeouts(bank
     assert paid.body["approved"] is True
     reaction = bank.app.react(paid.body["transaction_id"], "🍿")
     assert reaction.status == 200 and reaction.body["reaction"] == "🍿"
-    spans = bank.receiver.wait_for(reaction.trace_id, has_hops(
-        ("gateway", "transactions", "PUT /transactions/{transaction_id}/reaction"),
-        ("transactions", "feed", "PUT /items/{transaction_id}/reaction"),
-    ))
+    spans = bank.receiver.wait_for(
+        reaction.trace_id,
+        has_hops(
+            ("gateway", "transactions", "PUT /transactions/{transaction_id}/reaction"),
+            ("transactions", "feed", "PUT /items/{transaction_id}/reaction"),
+        ),
+    )
     assert_one_tree(spans, "gateway", "POST /transactions/{transaction_id}/reactions")
 
     feed = bank.app.feed("acc-009")
@@ -158,10 +192,13 @@ def test_feed_shows_merchants_and_reactions_with_two_calls_lacking_timeouts(bank
     (item,) = [i for i in feed.body["items"] if i["transaction_id"] == paid.body["transaction_id"]]
     assert item["merchant_name"] == "Picture House" and item["logo_url"].endswith("m-cinema.png")
     assert item["amount"] == -450 and item["reaction"] == "🍿"
-    spans = bank.receiver.wait_for(feed.trace_id, has_hops(
-        ("gateway", "feed", "GET /accounts/{account_id}/items"),
-        ("feed", "merchant", "GET /merchants"),
-    ))
+    spans = bank.receiver.wait_for(
+        feed.trace_id,
+        has_hops(
+            ("gateway", "feed", "GET /accounts/{account_id}/items"),
+            ("feed", "merchant", "GET /merchants"),
+        ),
+    )
     assert_one_tree(spans, "gateway", "GET /accounts/{account_id}/feed")
     for client, server in (("gateway", "feed"), ("feed", "merchant")):
         (call,) = client_spans(spans, client, server)
@@ -175,7 +212,9 @@ def test_profile_picture_is_stored(bank):
     assert outcome.status == 200, outcome
     assert outcome.body["picture_sha256"] == hashlib.sha256(image).hexdigest()
     assert outcome.body["size"] == len(image)
-    spans = bank.receiver.wait_for(outcome.trace_id, has_hops(("gateway", "profile", "PUT /profiles/{user_id}/picture")))
+    spans = bank.receiver.wait_for(
+        outcome.trace_id, has_hops(("gateway", "profile", "PUT /profiles/{user_id}/picture"))
+    )
     assert_one_tree(spans, "gateway", "PUT /profiles/{user_id}/picture")
     assert "profile" in db_services(spans)
 
@@ -184,11 +223,14 @@ def test_support_ticket_carries_the_customer(bank):
     outcome = bank.app.contact_support("acc-011", "Where is my refund?")
     assert outcome.status == 200 and outcome.body["status"] == "open"
     assert outcome.body["customer_name"].endswith("011")
-    spans = bank.receiver.wait_for(outcome.trace_id, has_hops(
-        ("gateway", "support", "POST /tickets"),
-        ("support", "accounts", "GET /accounts/{account_id}"),
-        ("support", "profile", "GET /profiles/{user_id}"),
-    ))
+    spans = bank.receiver.wait_for(
+        outcome.trace_id,
+        has_hops(
+            ("gateway", "support", "POST /tickets"),
+            ("support", "accounts", "GET /accounts/{account_id}"),
+            ("support", "profile", "GET /profiles/{user_id}"),
+        ),
+    )
     assert_one_tree(spans, "gateway", "POST /support/tickets")
     assert {"support", "accounts", "profile"} <= db_services(spans)
 
@@ -220,16 +262,29 @@ def test_every_trace_has_one_edge_root_and_manifest_pairs_are_observed(bank):
     for flaw in load_flaws():
         if "as-is" not in flaw.scenarios:
             continue
-        matching = [t for t in by_trace.values()
-                    if any((r.service, r.name) == flaw.endpoint for r in t if r.parent_id is None)
-                    and client_spans(t, flaw.client, flaw.server)]
-        assert matching, f"{flaw.id}: no {flaw.endpoint} trace with a {flaw.client} -> {flaw.server} call"
+        matching = [
+            t
+            for t in by_trace.values()
+            if any((r.service, r.name) == flaw.endpoint for r in t if r.parent_id is None)
+            and client_spans(t, flaw.client, flaw.server)
+        ]
+        assert matching, (
+            f"{flaw.id}: no {flaw.endpoint} trace with a {flaw.client} -> {flaw.server} call"
+        )
     # The flaws are exactly what the spans declare: no timeout on missing-timeout pairs…
     missing = {(f.client, f.server) for f in load_flaws() if f.rule == "missing-timeout"}
     for client, server in missing:
-        assert all(TIMEOUT_ATTRIBUTE not in s.attributes for s in spans
-                   if s.kind == "client" and s.service == client and s.attr("peer.service") == server)
+        assert all(
+            TIMEOUT_ATTRIBUTE not in s.attributes
+            for s in spans
+            if s.kind == "client" and s.service == client and s.attr("peer.service") == server
+        )
     # …and a declared timeout on every other call between services.
-    declared = [s for s in spans if s.kind == "client" and s.attr("peer.service")
-                and (s.service, s.attr("peer.service")) not in missing]
+    declared = [
+        s
+        for s in spans
+        if s.kind == "client"
+        and s.attr("peer.service")
+        and (s.service, s.attr("peer.service")) not in missing
+    ]
     assert declared and all(TIMEOUT_ATTRIBUTE in s.attributes for s in declared)

@@ -81,21 +81,35 @@ def test_prometheus_scrapes_critpath_and_grafana_is_provisioned():
     (prometheus_config,) = bind_sources(services["prometheus"])
     scrape = yaml.safe_load(prometheus_config.read_text())["scrape_configs"]
     (job,) = [j for j in scrape if j["job_name"] == "critpath"]
-    assert job["static_configs"][0]["targets"] == ["critpath:8686"] and job["metrics_path"] == "/metrics"
+    assert (
+        job["static_configs"][0]["targets"] == ["critpath:8686"]
+        and job["metrics_path"] == "/metrics"
+    )
 
     provisioning, dashboards = bind_sources(services["grafana"])
-    (datasource,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    (datasource,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())[
+        "datasources"
+    ]
     assert datasource["type"] == "prometheus" and datasource["url"] == "http://prometheus:9090"
-    (provider,) = yaml.safe_load((provisioning / "dashboards" / "critpath.yml").read_text())["providers"]
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "critpath.yml").read_text())[
+        "providers"
+    ]
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
 
     dashboard = json.loads((dashboards / "critpath.json").read_text())
     queries = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
-    assert all(t["datasource"]["uid"] == datasource["uid"]
-               for p in dashboard["panels"] for t in p.get("targets", []))
-    for metric in ("traces_service_graph_request_total", "traces_service_graph_request_failed_total",
-                   "traces_service_graph_request_server_seconds_bucket", "critpath_critical_path_depth_bucket",
-                   "critpath_findings_open"):
+    assert all(
+        t["datasource"]["uid"] == datasource["uid"]
+        for p in dashboard["panels"]
+        for t in p.get("targets", [])
+    )
+    for metric in (
+        "traces_service_graph_request_total",
+        "traces_service_graph_request_failed_total",
+        "traces_service_graph_request_server_seconds_bucket",
+        "critpath_critical_path_depth_bucket",
+        "critpath_findings_open",
+    ):
         assert any(metric in q for q in queries), metric
 
 
@@ -110,11 +124,19 @@ def test_every_mounted_file_exists_and_the_image_leaves_out_the_workspace():
 def test_docker_compose_accepts_the_file():
     """Structure is checked above everywhere; where a compose client works (not on every
     CI machine: it needs the compose plugin), its own validation must pass too."""
-    compose_works = shutil.which("docker") and subprocess.run(
-        ["docker", "compose", "version"], capture_output=True).returncode == 0
+    compose_works = (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    )
     if compose_works:
-        result = subprocess.run(["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
-                                capture_output=True, text=True, cwd=ROOT)
+        result = subprocess.run(
+            ["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         assert result.returncode == 0, result.stderr
     # Without the plugin, at least the file is valid YAML with the services compose needs.
-    assert {"otel-collector", "critpath", "prometheus", "grafana", *SERVICE_NAMES} <= set(compose()["services"])
+    assert {"otel-collector", "critpath", "prometheus", "grafana", *SERVICE_NAMES} <= set(
+        compose()["services"]
+    )

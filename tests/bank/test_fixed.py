@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bank.harness import TIMEOUT_ATTRIBUTE, assert_one_tree, by_id, client_spans, hops, running_bank
+from tests.bank.harness import (
+    TIMEOUT_ATTRIBUTE,
+    assert_one_tree,
+    by_id,
+    client_spans,
+    hops,
+    running_bank,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -26,10 +33,12 @@ def bank(tmp_path_factory):
 def consumers_done(spans) -> bool:
     """All three consumers ran, and the work they started (merchant, feed, APNs) too."""
     consumers = {s.service for s in spans if s.kind == "consumer"}
-    return (set(QUEUED.values()) <= consumers
-            and ("feed-generator", "feed", "POST /accounts/{account_id}/items") in hops(spans)
-            and ("transaction-enrichment", "merchant", "GET /merchants/{merchant_id}") in hops(spans)
-            and client_spans(spans, "push", "apns"))
+    return (
+        set(QUEUED.values()) <= consumers
+        and ("feed-generator", "feed", "POST /accounts/{account_id}/items") in hops(spans)
+        and ("transaction-enrichment", "merchant", "GET /merchants/{merchant_id}") in hops(spans)
+        and client_spans(spans, "push", "apns")
+    )
 
 
 def test_card_payment_queues_side_effects_under_producer_and_consumer_spans(bank):
@@ -74,15 +83,20 @@ def test_reactions_reach_the_feed_through_the_queue(bank):
     bank.receiver.wait_for(paid.trace_id, consumers_done)
     reaction = bank.app.react(paid.body["transaction_id"], "💊")
     assert reaction.status == 200 and reaction.body["reaction"] == "💊"
-    spans = bank.receiver.wait_for(reaction.trace_id, lambda s: any(x.kind == "consumer" for x in s))
+    spans = bank.receiver.wait_for(
+        reaction.trace_id, lambda s: any(x.kind == "consumer" for x in s)
+    )
     assert_one_tree(spans, "gateway", "POST /transactions/{transaction_id}/reactions")
     (producer,) = [s for s in spans if s.kind == "producer"]
     (consumer,) = [s for s in spans if s.kind == "consumer"]
     assert producer.service == "transactions" and consumer.service == "feed"
     assert consumer.parent_id == producer.span_id
     assert not client_spans(spans, "transactions", "feed")
-    (item,) = [i for i in bank.app.feed("acc-005").body["items"]
-               if i["transaction_id"] == paid.body["transaction_id"]]
+    (item,) = [
+        i
+        for i in bank.app.feed("acc-005").body["items"]
+        if i["transaction_id"] == paid.body["transaction_id"]
+    ]
     assert item["reaction"] == "💊"
 
 
@@ -90,12 +104,18 @@ def test_every_call_declares_a_timeout_inside_its_callers_budget(bank):
     feed = bank.app.feed("acc-001")
     payment = bank.app.payment("acc-003", "acc-004", 100)
     assert feed.status == 200 and payment.status == 200
-    feed_spans = bank.receiver.wait_for(feed.trace_id, lambda s: bool(client_spans(s, "feed", "merchant")))
+    feed_spans = bank.receiver.wait_for(
+        feed.trace_id, lambda s: bool(client_spans(s, "feed", "merchant"))
+    )
     (to_feed,) = client_spans(feed_spans, "gateway", "feed")
     (to_merchant,) = client_spans(feed_spans, "feed", "merchant")
-    assert to_feed.attr(TIMEOUT_ATTRIBUTE) == ("1500",) and to_merchant.attr(TIMEOUT_ATTRIBUTE) == ("250",)
+    assert to_feed.attr(TIMEOUT_ATTRIBUTE) == ("1500",) and to_merchant.attr(TIMEOUT_ATTRIBUTE) == (
+        "250",
+    )
 
-    pay_spans = bank.receiver.wait_for(payment.trace_id, lambda s: len(client_spans(s, "payments", "balance")) == 2)
+    pay_spans = bank.receiver.wait_for(
+        payment.trace_id, lambda s: len(client_spans(s, "payments", "balance")) == 2
+    )
     (to_payments,) = client_spans(pay_spans, "gateway", "payments")
     inbound = int(to_payments.attr(TIMEOUT_ATTRIBUTE)[0])
     for call in client_spans(pay_spans, "payments", "balance"):

@@ -10,8 +10,14 @@ from instrumented_bank.flaws import expected_findings, load_flaws, load_manifest
 from instrumented_bank.settings import SCENARIOS, SERVICE_NAMES
 
 VIRTUAL_PEERS = {"apns"}
-RULES = {"missing-timeout", "timeout-inversion", "deferrable-work", "soft-dependency",
-         "long-tail", "tolerated-failure"}
+RULES = {
+    "missing-timeout",
+    "timeout-inversion",
+    "deferrable-work",
+    "soft-dependency",
+    "long-tail",
+    "tolerated-failure",
+}
 
 
 def inversions(scenario: str) -> set[tuple[str, str]]:
@@ -22,7 +28,12 @@ def inversions(scenario: str) -> set[tuple[str, str]]:
         inbound = policy.timeout_ms(scenario, upstream, middle)
         for caller, callee in calls:
             outbound = policy.timeout_ms(scenario, caller, callee)
-            if caller == middle and inbound is not None and outbound is not None and outbound >= inbound:
+            if (
+                caller == middle
+                and inbound is not None
+                and outbound is not None
+                and outbound >= inbound
+            ):
                 found.add((caller, callee))
     return found
 
@@ -32,7 +43,9 @@ def missing(scenario: str) -> set[tuple[str, str]]:
 
 
 def flaw_pairs(rule: str, scenario: str) -> set[tuple[str, str]]:
-    return {(f.client, f.server) for f in load_flaws() if f.rule == rule and scenario in f.scenarios}
+    return {
+        (f.client, f.server) for f in load_flaws() if f.rule == rule and scenario in f.scenarios
+    }
 
 
 def test_manifest_is_well_formed():
@@ -66,8 +79,9 @@ def test_the_inversion_entry_quotes_the_policys_timeouts():
 
 def test_deferrable_work_is_synchronous_only_as_is_and_bounded_by_timeouts():
     deferrable = flaw_pairs("deferrable-work", "as-is")
-    assert deferrable == {("card-processing", s) for s in ("transaction-enrichment", "feed-generator", "push")} | {
-        ("transactions", "feed")}
+    assert deferrable == {
+        ("card-processing", s) for s in ("transaction-enrichment", "feed-generator", "push")
+    } | {("transactions", "feed")}
     assert flaw_pairs("deferrable-work", "fixed") == set()
     assert not policy.defers_side_effects("as-is") and policy.defers_side_effects("fixed")
     # A deferrable call has a timeout, so it is not also a missing-timeout finding.
@@ -83,4 +97,8 @@ def test_the_tolerated_read_is_never_listed_as_deferrable():
 def test_fixed_keeps_only_behaviour_not_defects():
     assert {f.rule for f in expected_findings("fixed")} == {"soft-dependency"}
     assert {f.rule for f in expected_findings("as-is")} == {
-        "missing-timeout", "timeout-inversion", "deferrable-work", "soft-dependency"}
+        "missing-timeout",
+        "timeout-inversion",
+        "deferrable-work",
+        "soft-dependency",
+    }

@@ -38,13 +38,23 @@ def test_consumer_span_continues_the_producers_trace_and_acks(tmp_path, tracing)
     assert queue.depth() == 0
 
     spans = {s.kind: s for s in exporter.get_finished_spans()}
-    producer, consumer, server = spans[SpanKind.PRODUCER], spans[SpanKind.CONSUMER], spans[SpanKind.SERVER]
+    producer, consumer, server = (
+        spans[SpanKind.PRODUCER],
+        spans[SpanKind.CONSUMER],
+        spans[SpanKind.SERVER],
+    )
     assert producer.parent.span_id == server.context.span_id
     assert consumer.parent.span_id == producer.context.span_id
     assert consumer.context.trace_id == server.context.trace_id
-    assert producer.attributes["messaging.system"] == consumer.attributes["messaging.system"] == "sqlite-queue"
+    assert (
+        producer.attributes["messaging.system"]
+        == consumer.attributes["messaging.system"]
+        == "sqlite-queue"
+    )
     assert consumer.attributes["messaging.destination.name"] == "push.notifications"
-    assert consumer.attributes["messaging.message.id"] == producer.attributes["messaging.message.id"]
+    assert (
+        consumer.attributes["messaging.message.id"] == producer.attributes["messaging.message.id"]
+    )
 
 
 def test_a_consumer_that_dies_mid_message_loses_nothing(tmp_path):

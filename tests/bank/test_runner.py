@@ -63,8 +63,9 @@ def test_a_taken_port_names_the_port_the_service_and_the_way_out(tmp_path, capsy
         assert "card-processing" in message and "--base-port" in message
         assert not (tmp_path / "logs").exists()  # nothing was started
 
-        code = critpath_main(["bank", "--base-port", str(base), "--data-dir", str(tmp_path),
-                              "--duration", "1"])
+        code = critpath_main(
+            ["bank", "--base-port", str(base), "--data-dir", str(tmp_path), "--duration", "1"]
+        )
         assert code == 2
         assert f"port {base + 3} is already in use" in capsys.readouterr().err
 
@@ -74,9 +75,22 @@ def test_sigterm_stops_the_bank_and_every_service(tmp_path):
     base = free_base_port()
     with running_receiver() as receiver:
         runner = subprocess.Popen(
-            [sys.executable, "-m", "instrumented_bank", "--base-port", str(base), "--rate", "2",
-             "--data-dir", str(tmp_path), "--otlp-endpoint", receiver.endpoint],
-            cwd=ROOT, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "instrumented_bank",
+                "--base-port",
+                str(base),
+                "--rate",
+                "2",
+                "--data-dir",
+                str(tmp_path),
+                "--otlp-endpoint",
+                receiver.endpoint,
+            ],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             lines = []
@@ -112,7 +126,9 @@ def test_a_service_whose_runner_is_killed_stops_by_itself(tmp_path):
         "print(child.pid, flush=True)\n"
         "time.sleep(60)\n"
     )
-    middle = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    middle = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     try:
         child = int(middle.stdout.readline())
         assert alive(child)
