@@ -263,7 +263,7 @@ def critical_path_depth(
     )
 
 
-CallRule = Callable[[CallKey, CallStats, AnalysisConfig], "Finding | None"]
+CallRule = Callable[[CallKey, CallStats, AnalysisConfig], Finding | None]
 
 _CALL_RULES: tuple[tuple[str, CallRule], ...] = (
     ("missing-timeout", missing_timeout),
