@@ -146,6 +146,16 @@ def test_live_update_changes_the_page_without_losing_the_readers_place(collector
     counts = page.locator("table.endpoints tbody tr td:nth-child(2)").all_inner_texts()
     assert [int(c.replace(",", "")) for c in counts] == sorted(int(c.replace(",", "")) for c in counts)
 
+    # A reader scrolled down the findings stays where they are while the numbers change.
+    page.goto(collector.base_url + "/findings?window=all")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    page.evaluate("window.scrollTo(0, 240)")
+    findings = page.locator("#findings-list")
+    old = findings.inner_text()
+    collector.export_and_wait(bank_builder(12, seed=8))
+    expect(findings).not_to_have_text(old)
+    assert page.evaluate("window.scrollY") == 240
+
 
 def test_span_data_full_of_markup_is_shown_as_text_and_never_runs(collector: Collector, page: Page, watch: Watch):
     builder = TraceBuilder()
