@@ -24,6 +24,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from analyzer.aggregate import Aggregate
 from analyzer.stats import LatencySketch
 from collector.counters import LATENCY_BUCKETS, IngestCounters
 from collector.pipeline import Pipeline
@@ -138,7 +139,7 @@ class LiveMetrics(Collector):
             overflowed.add_metric((family,), len(folded))
         yield overflowed
 
-    def _graph(self, aggregate) -> Iterator[Metric]:
+    def _graph(self, aggregate: Aggregate) -> Iterator[Metric]:
         limit = self._limit
         requests: dict[tuple[str, ...], float] = defaultdict(float)
         failed: dict[tuple[str, ...], float] = defaultdict(float)
@@ -173,7 +174,7 @@ class LiveMetrics(Collector):
                 values[labels] += n
             yield _counter(name, doc, GRAPH_LABELS, values)
 
-    def _endpoints(self, aggregate) -> Iterator[Metric]:
+    def _endpoints(self, aggregate: Aggregate) -> Iterator[Metric]:
         limit = self._limit
         depth_series: dict[tuple[str, ...], list[float]] = {}
         seconds: dict[tuple[str, ...], float] = defaultdict(float)

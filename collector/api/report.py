@@ -44,8 +44,9 @@ def endpoint(service: str, name: str, state: State, window: Window = "all") -> d
     document = state.report(window)
     for row in document["endpoints"]:
         if row["service"] == service and row["name"] == name:
+            # Findings name their endpoint as the config does: "service name".
             findings = [f for f in document["findings"]
-                        if f.get("endpoint") in (f"{service} {name}", name)]
+                        if f.get("endpoint") == f"{service} {name}"]
             return {"window": window, "generated_at": document["generated_at"], **row,
                     "findings": findings, "exemplars": state.exemplars(service, name)}
     raise HTTPException(404, f"no endpoint {service!r} {name!r} in window {window}")

@@ -44,6 +44,9 @@ def test_endpoint_detail_lists_exemplars_that_open(collector):
     feed(collector)
     detail = collector.api.get("/api/endpoints/web/POST /checkout").json()
     assert detail["traces"] == 10 and detail["critical_path"]["services"]
+    findings = collector.api.get("/api/findings").json()["findings"]
+    assert findings and detail["findings"] == [
+        f for f in findings if f["endpoint"] == "web POST /checkout"]
     assert detail["exemplars"]
     trace_id = detail["exemplars"][0]["trace_id"]
     document = collector.api.get(f"/api/traces/{trace_id}").json()
