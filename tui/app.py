@@ -82,9 +82,13 @@ class CritpathApp(App[None]):
         if self._poll is None or self._poll.is_finished:
             self._poll = self.fetch_report(self.window)
 
-    @work(thread=True, group="report", exit_on_error=False)
+    @work(thread=True, group="report")
     def fetch_report(self, window: str) -> None:
-        """Read and shape the report in a thread; the result comes back as a message."""
+        """Read and shape the report in a thread; the result comes back as a message.
+
+        A report missing keys or holding values of the wrong type is an unusable answer
+        (the banner says so), not a reason to close the terminal UI.
+        """
         worker = get_current_worker()
         try:
             report = self.source.report(window)
@@ -94,6 +98,8 @@ class CritpathApp(App[None]):
             overview = build_overview(report, window, self.source.report_seconds(window), baseline)
         except SourceError as exc:
             message = SourceFailed(str(exc), reachable=not isinstance(exc, SourceUnavailable))
+        except (KeyError, TypeError, ValueError) as exc:
+            message = SourceFailed(f"malformed report ({exc!r})", reachable=True)
         else:
             message = ReportLoaded(overview, self.clock())
         if not worker.is_cancelled:

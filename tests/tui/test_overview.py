@@ -136,3 +136,16 @@ async def test_q_quits(bank_app):
         await pilot.press("q")
         await pilot.pause()
         assert bank_app.return_code == 0 or not bank_app.is_running
+
+
+async def test_a_malformed_report_is_reported_not_fatal(clock):
+    from tui.app import CritpathApp
+    from tui.sources import MemorySource
+
+    broken = {"schema": "critpath.report/v1", "endpoints": [{"name": "no service"}]}
+    app = CritpathApp(MemorySource(broken, live=True), interval=None, clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.is_running and app.connection.state == "error"
+        banner = text_of(app.screen.query_one("#banner"))
+        assert "The collector's answer was unusable: malformed report (KeyError('service'))" in banner

@@ -52,26 +52,35 @@ class EndpointScreen(Screen):
         self.watch(self.app, "overview", self.show)
 
     def show(self, overview: Overview | None) -> None:
-        """Show the endpoint's row from the latest report and reload its exemplars."""
+        """Show the endpoint's row from the latest report and, when on top, reload its traces.
+
+        An endpoint that left the report (a quiet window) keeps its last numbers on screen.
+        """
         row = overview.endpoint(self.key) if overview else None
         title = self.query_one("#endpoint-title", Static)
         if row is None:
             title.update(f"{self.key} — not in the current report")
-            if self.row is None:
-                return
-        else:
-            self.row = row
-        row = self.row
+            return
+        self.row = row
         rate = "—" if row.rate is None else f"{row.rate:,.1f}/s"
-        if overview is not None and overview.endpoint(self.key) is not None:
-            title.update(
-                f"{row.key}   {row.traces:,} traces · {rate} · {row.errors:,} errors ({row.error_ratio:.1%}) · "
-                f"p50 {ms(row.p50_ms)} ms · p99 {ms(row.p99_ms)} ms · depth p50 {row.depth_p50:g} max {row.depth_max}"
-            )
+        title.update(
+            f"{row.key}   {row.traces:,} traces · {rate} · {row.errors:,} errors ({row.error_ratio:.1%})"
+            f" · p50 {ms(row.p50_ms)} ms · p99 {ms(row.p99_ms)} ms"
+            f" · depth p50 {row.depth_p50:g} max {row.depth_max}"
+        )
         self.query_one(ProfileBars).show(row.profile)
-        self.load_detail(row.service, row.name)
+        if self.is_current:
+            self.load_detail(row.service, row.name)
 
-    @work(thread=True, exclusive=True, group="endpoint", exit_on_error=False)
+    def on_screen_resume(self) -> None:
+        # Shown for the first time, or back from a trace: the exemplars may have moved on.
+        if self.row is not None:
+            self.load_detail(self.row.service, self.row.name)
+        else:
+            service, _, name = self.key.partition(" ")
+            self.load_detail(service, name)
+
+    @work(thread=True, exclusive=True, group="endpoint")
     def load_detail(self, service: str, name: str) -> None:
         """Fetch depth counts and exemplars off the event loop."""
         worker = get_current_worker()
@@ -80,6 +89,10 @@ class EndpointScreen(Screen):
         except SourceError as exc:
             if not worker.is_cancelled:
                 self.post_message(LoadFailed(str(exc)))
+            return
+        except (KeyError, TypeError, ValueError) as exc:
+            if not worker.is_cancelled:
+                self.post_message(LoadFailed(f"malformed endpoint detail ({exc!r})"))
             return
         if not worker.is_cancelled:
             self.post_message(EndpointLoaded(detail))

@@ -58,7 +58,8 @@ class FindingScreen(Screen):
         if finding is None or overview is None:
             return
         gone = "" if overview.finding(self.key) else "   (no longer reported)"
-        self.set_class(True, f"-{finding.severity}")
+        for severity in ("critical", "warning", "info"):
+            self.set_class(finding.severity == severity, f"-{severity}")
         self.query_one("#finding-title", Static).update(
             f"{finding.severity.upper()}  {finding.rule}  {finding.subject}{gone}"
         )

@@ -48,7 +48,7 @@ class TraceScreen(Screen):
     def on_mount(self) -> None:
         self.load_trace()
 
-    @work(thread=True, exclusive=True, group="trace", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="trace")
     def load_trace(self) -> None:
         """Fetch and lay out the trace off the event loop."""
         worker = get_current_worker()
@@ -58,6 +58,10 @@ class TraceScreen(Screen):
         except SourceError as exc:
             if not worker.is_cancelled:
                 self.post_message(LoadFailed(str(exc)))
+            return
+        except (KeyError, TypeError, ValueError) as exc:
+            if not worker.is_cancelled:
+                self.post_message(LoadFailed(f"malformed trace document ({exc!r})"))
             return
         if not worker.is_cancelled:
             self.post_message(TraceLoaded(self.trace_id, view))
