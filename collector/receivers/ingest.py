@@ -30,8 +30,9 @@ class Ingest:
         :class:`collector.pipeline.Throttled` when the pipeline is full or stopped.
         """
         self.check_capacity()
-        if not body:
-            # An empty protobuf message is a valid, empty ExportTraceServiceRequest.
+        if not body or (encoding == "json" and body.strip() == b"{}"):
+            # An empty message (no bytes in protobuf, {} in JSON) is a valid request with
+            # no data; the specification asks for success.
             return Admission(0, 0)
         try:
             decoded = decode(body, source=source)

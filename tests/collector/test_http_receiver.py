@@ -241,8 +241,10 @@ def test_bearer_token(start_collector):
         assert ok.status_code == 200
 
 
-def test_empty_body_is_an_empty_successful_export(collector):
+def test_empty_requests_are_successful_exports(collector):
     assert post(collector, b"", PROTOBUF).status_code == 200
+    assert post(collector, b" {} ", JSON).status_code == 200
+    assert post(collector, b'{"resourceSpans": []}', JSON).status_code == 200
 
 
 def test_too_many_bodies_in_flight_are_throttled(start_collector):
