@@ -5,6 +5,8 @@ The API's report must equal ``critpath analyze``'s report over the same spans.
 
 from __future__ import annotations
 
+import json
+
 import httpx
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
     OTLPSpanExporter as GrpcExporter,
@@ -16,6 +18,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from collector.app import create_app
+from critpath.cli import main
 from tests.collector.support import (
     bank_traces,
     comparable,
@@ -61,3 +64,20 @@ def test_exporter_against_a_real_uvicorn_served_collector():
         wait_until(lambda: runtime.state.traces >= 6)
         report = httpx.get(f"{base}/api/report", timeout=10).json()
     assert comparable(report) == expected_report(builder.otlp_protobuf())
+
+
+def test_report_equals_the_critpath_analyze_command(collector, tmp_path, capsys):
+    """The literal contract: `critpath analyze FILE --format json` over the exported spans."""
+    builder = bank_traces(TraceBuilder(), 12, slow_every=2)
+    exporter = HttpExporter(endpoint=collector.otlp_http, timeout=10)
+    try:
+        assert exporter.export(builder.finished()) is SpanExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    trace_file = tmp_path / "traces.pb"
+    trace_file.write_bytes(builder.otlp_protobuf())
+    capsys.readouterr()
+    assert main(["analyze", str(trace_file), "--format", "json"]) == 0
+    analyzed = json.loads(capsys.readouterr().out)
+    wait_until(lambda: collector.runtime.state.traces >= 12)
+    assert comparable(collector.api.get("/api/report").json()) == comparable(analyzed)
