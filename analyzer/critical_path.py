@@ -26,8 +26,10 @@ Inputs are never modified: clamped windows live in the walk's own frames.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from itertools import repeat
 from operator import itemgetter
 
 from analyzer.model import Segment, Span, SpanKind, Trace
@@ -146,7 +148,9 @@ def critical_path(
             cursor = low
         if i < n:
             kid_id = kids[i + 2]
-            stack.append((owner, owner_start, kids, i + 3))
+            # A frame whose candidates are used up keeps none: on a deep chain every
+            # frame is alive at once, and what it does not hold the collector never scans.
+            stack.append((owner, owner_start, kids, i + 3) if i + 3 < n else (owner, owner_start, (), 0))
             owner, owner_start = kid_id, kid_start
             kids = _candidates(spans[kid_id], kid_start, kid_end, children, spans, exclude)
             i = 0
@@ -157,7 +161,35 @@ def critical_path(
     owners.reverse()
     lows.reverse()
     highs.reverse()
-    return list(map(Segment, owners, lows, highs))
+    return _segments(owners, lows, highs)
+
+
+def _segments(owners: list[str], lows: list[int], highs: list[int]) -> list[Segment]:
+    """``Segment(owner, low, high)`` for each position of the three lists.
+
+    A deep trace yields two segments per span, and the frozen dataclass's generated
+    ``__init__`` (three ``object.__setattr__`` calls through a global) costs more than the
+    rest of the walk per segment. So, when ``Segment`` is the plain three-slot frozen
+    dataclass this module was written against, segments are allocated and their slots
+    filled by C-level ``map`` loops through the slot descriptors, which is what that
+    ``__init__`` does, minus the per-call overhead; the objects are indistinguishable.
+    Should ``Segment`` ever change shape or gain a ``__post_init__``, the ordinary
+    constructor is used.
+    """
+    if not _FAST_SEGMENTS:
+        return list(map(Segment, owners, lows, highs))
+    segments = list(map(object.__new__, repeat(Segment, len(owners))))
+    deque(map(Segment.span_id.__set__, segments, owners), maxlen=0)
+    deque(map(Segment.start_ns.__set__, segments, lows), maxlen=0)
+    deque(map(Segment.end_ns.__set__, segments, highs), maxlen=0)
+    return segments
+
+
+_FAST_SEGMENTS = (
+    getattr(Segment, "__slots__", None) == ("span_id", "start_ns", "end_ns")
+    and tuple(f.name for f in fields(Segment)) == Segment.__slots__
+    and not hasattr(Segment, "__post_init__")
+)
 
 
 def _candidates(

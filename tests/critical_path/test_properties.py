@@ -7,8 +7,11 @@ orphans, duplicates and excluded subtrees.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +24,7 @@ from analyzer.critical_path import (
     service_depths,
     summarize_path,
 )
-from analyzer.model import Span, SpanKind, Trace
+from analyzer.model import Segment, Span, SpanKind, Trace
 from tests.critical_path.reference import reference_path, sanitized_windows
 
 TRACE_ID = "e3b0c44298fc1c149afbf4c8996fb924"
@@ -204,3 +207,16 @@ def test_random_big_traces_agree_with_the_literal_walk():
         path = critical_path(trace)
         assert_tiles(trace, trace.roots[0], path)
         assert path == reference_path(trace)
+
+
+def test_segments_from_the_fast_constructor_are_ordinary_segments():
+    # The module itself: the package attribute ``analyzer.critical_path`` means the function.
+    module = importlib.import_module("analyzer.critical_path")
+    assert module._FAST_SEGMENTS, "Segment changed shape: the walk fell back to the slow constructor"
+    [made] = module._segments(["a"], [1], [2])
+    plain = Segment("a", 1, 2)
+    assert type(made) is Segment
+    assert made == plain and hash(made) == hash(plain) and repr(made) == repr(plain)
+    assert dataclasses.astuple(made) == ("a", 1, 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.start_ns = 0  # type: ignore[misc]
