@@ -67,7 +67,10 @@ class CritpathApp(App[None]):
 
     def on_mount(self) -> None:
         self.connection = Connection(
-            state="connecting", source=self.source.description, window=self.window, interval=self.interval,
+            state="connecting",
+            source=self.source.description,
+            window=self.window,
+            interval=self.interval,
             source_live=self.source.live,
         )
         self.poll()
@@ -119,7 +122,9 @@ class CritpathApp(App[None]):
         )
 
     def on_source_failed(self, message: SourceFailed) -> None:
-        self.connection = replace(self.connection, state="error" if message.reachable else "lost", error=message.error)
+        self.connection = replace(
+            self.connection, state="error" if message.reachable else "lost", error=message.error
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Windows exist only on a live source: trace files are one report over every trace."""
@@ -129,7 +134,11 @@ class CritpathApp(App[None]):
 
     def action_cycle_window(self) -> None:
         """Show the next collector window (1m, 5m, 15m, all) and fetch it now."""
-        self.window = WINDOWS[(WINDOWS.index(self.window) + 1) % len(WINDOWS)] if self.window in WINDOWS else "5m"
+        self.window = (
+            WINDOWS[(WINDOWS.index(self.window) + 1) % len(WINDOWS)]
+            if self.window in WINDOWS
+            else "5m"
+        )
         self.connection = replace(self.connection, window=self.window)
         if self._poll is not None and not self._poll.is_finished:
             self._poll.cancel()

@@ -263,9 +263,7 @@ def build_overview(
     when unknown, and the rate is then not shown. ``baseline`` is the report of a
     longer window: each endpoint's p99 and error ratio are compared with it.
     """
-    before = {
-        (doc["service"], doc["name"]): doc for doc in (baseline or {}).get("endpoints", ())
-    }
+    before = {(doc["service"], doc["name"]): doc for doc in (baseline or {}).get("endpoints", ())}
     endpoints = tuple(
         sorted(
             (
@@ -288,7 +286,9 @@ def build_overview(
     )
 
 
-def sort_endpoints(rows: Iterable[EndpointRow], key: str, reverse: bool = False) -> list[EndpointRow]:
+def sort_endpoints(
+    rows: Iterable[EndpointRow], key: str, reverse: bool = False
+) -> list[EndpointRow]:
     """Endpoints in one of :data:`SORT_KEYS` orders; numbers largest first unless ``reverse``."""
     numeric = {
         "p99": lambda r: r.p99_ms,
@@ -358,7 +358,9 @@ def build_graph(
     layer = _layers(kinds, outgoing)
     by_layer: dict[int, list[GraphNode]] = {}
     for name, kind in kinds.items():
-        node_edges = tuple(sorted(outgoing.get(name, ()), key=lambda e: (layer[e.server], e.server)))
+        node_edges = tuple(
+            sorted(outgoing.get(name, ()), key=lambda e: (layer[e.server], e.server))
+        )
         by_layer.setdefault(layer[name], []).append(GraphNode(name, kind, layer[name], node_edges))
     return GraphView(
         tuple(tuple(sorted(by_layer[n], key=lambda node: node.name)) for n in sorted(by_layer))
@@ -440,14 +442,18 @@ def _endpoint_row(
     )
 
 
-def _finding_rows(docs: Iterable[Mapping[str, Any]], endpoints: Sequence[EndpointRow]) -> tuple[FindingRow, ...]:
+def _finding_rows(
+    docs: Iterable[Mapping[str, Any]], endpoints: Sequence[EndpointRow]
+) -> tuple[FindingRow, ...]:
     rows = []
     seen: dict[str, int] = {}
     for index, doc in enumerate(docs):
         client, server = doc.get("client"), doc.get("server")
         endpoint, service = doc.get("endpoint"), doc.get("service")
         # Identity, not position: the same finding keeps its key across refreshes.
-        key = "|".join((str(doc.get("rule", "")), *(str(v or "") for v in (client, server, endpoint, service))))
+        key = "|".join(
+            (str(doc.get("rule", "")), *(str(v or "") for v in (client, server, endpoint, service)))
+        )
         seen[key] = seen.get(key, 0) + 1
         if seen[key] > 1:
             key = f"{key}#{seen[key]}"
@@ -472,14 +478,19 @@ def _finding_rows(docs: Iterable[Mapping[str, Any]], endpoints: Sequence[Endpoin
     return tuple(sorted(rows, key=lambda r: (r.rank, r.order)))
 
 
-def _subject(client: str | None, server: str | None, endpoint: str | None, service: str | None) -> str:
+def _subject(
+    client: str | None, server: str | None, endpoint: str | None, service: str | None
+) -> str:
     if client and server:
         return f"{client} → {server}"
     return endpoint or service or client or server or "—"
 
 
 def _affected(
-    endpoint: str | None, client: str | None, server: str | None, service: str | None,
+    endpoint: str | None,
+    client: str | None,
+    server: str | None,
+    service: str | None,
     endpoints: Sequence[EndpointRow],
 ) -> tuple[str, ...]:
     """The endpoint a finding names, else the endpoints whose critical path crosses its subject.
@@ -490,7 +501,9 @@ def _affected(
     if endpoint:
         return (endpoint,)
     seen = {share.name for row in endpoints for share in row.profile if share.share > 0}
-    wanted = [name for name in (client, server, service) if name and (name in seen or name == client)]
+    wanted = [
+        name for name in (client, server, service) if name and (name in seen or name == client)
+    ]
 
     def on_path(row: EndpointRow, name: str) -> bool:
         return name == row.service or any(s.name == name and s.share > 0 for s in row.profile)
@@ -550,7 +563,9 @@ def build_endpoint_detail(key: str, doc: Mapping[str, Any]) -> EndpointDetail:
     return EndpointDetail(key=key, depths=depths, exemplars=exemplars)
 
 
-def build_trace_view(doc: Mapping[str, Any], timeout_keys: Sequence[str] = DEFAULT_TIMEOUT_KEYS) -> TraceView:
+def build_trace_view(
+    doc: Mapping[str, Any], timeout_keys: Sequence[str] = DEFAULT_TIMEOUT_KEYS
+) -> TraceView:
     """Lay a ``critpath.trace/v1`` document out as a waterfall in tree order.
 
     Spans whose parent is missing from the document are shown as extra roots.
@@ -604,7 +619,9 @@ def build_trace_view(doc: Mapping[str, Any], timeout_keys: Sequence[str] = DEFAU
     )
 
 
-def timeout_used(attributes: Mapping[str, Any], keys: Sequence[str] = DEFAULT_TIMEOUT_KEYS) -> float | None:
+def timeout_used(
+    attributes: Mapping[str, Any], keys: Sequence[str] = DEFAULT_TIMEOUT_KEYS
+) -> float | None:
     """The timeout a client span declared, in milliseconds, read from the first key present.
 
     Header values arrive as one-element arrays (``["2000"]``); gRPC timeouts carry a

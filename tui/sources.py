@@ -56,7 +56,10 @@ class ReportSource(Protocol):
         ...
 
     def endpoint(self, service: str, name: str) -> dict[str, Any]:
-        """``{"depths": {depth: count}, "exemplars": [{"trace_id", "duration_ms", "error", "start_ns"}]}``."""
+        """``{"depths": {depth: count}, "exemplars": [...]}``.
+
+        Each exemplar is ``{"trace_id", "duration_ms", "error", "start_ns"}``.
+        """
         ...
 
     def trace(self, trace_id: str) -> dict[str, Any] | None:
@@ -77,7 +80,9 @@ class CollectorSource:
 
     live = True
 
-    def __init__(self, url: str, *, timeout: float = 3.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 3.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.description = self.url
         self._client = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
@@ -94,14 +99,16 @@ class CollectorSource:
         return window_seconds(window)
 
     def endpoint(self, service: str, name: str) -> dict[str, Any]:
-        """``GET /api/endpoints/{service}/{name}``; exemplars from ``/api/traces`` if it lists none."""
+        """``GET /api/endpoints/{service}/{name}``; exemplars from ``/api/traces`` if none."""
         path = f"/api/endpoints/{quote(service, safe='')}/{quote(name, safe='')}"
         doc = self._get(path, allow_missing=True) or {}
         if not isinstance(doc, dict):
             raise SourceError(f"{self.url}{path}: expected a JSON object")
         if "exemplars" not in doc:
             listed = self._get(
-                "/api/traces", params={"endpoint_service": service, "endpoint_name": name}, allow_missing=True
+                "/api/traces",
+                params={"endpoint_service": service, "endpoint_name": name},
+                allow_missing=True,
             )
             doc = {**doc, "exemplars": _exemplar_list(listed)}
         return doc
@@ -117,7 +124,9 @@ class CollectorSource:
         """Close the HTTP connection pool."""
         self._client.close()
 
-    def _get(self, path: str, *, params: Mapping[str, str] | None = None, allow_missing: bool = False) -> Any:
+    def _get(
+        self, path: str, *, params: Mapping[str, str] | None = None, allow_missing: bool = False
+    ) -> Any:
         try:
             response = self._client.get(path, params=params)
         except httpx.TransportError as exc:
@@ -140,7 +149,7 @@ def _reason(exc: httpx.TransportError) -> str:
 
 
 def _exemplar_list(doc: Any) -> list[Any]:
-    """``/api/traces`` answers a list, or an object holding one under ``exemplars`` or ``traces``."""
+    """``/api/traces`` answers a list, or an object holding it as ``exemplars`` or ``traces``."""
     if isinstance(doc, list):
         return doc
     if isinstance(doc, dict):
@@ -168,7 +177,9 @@ class FileSource:
 
     live = False
 
-    def __init__(self, paths: Sequence[Path], *, config: Any = None, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, paths: Sequence[Path], *, config: Any = None, clock: Callable[[], float] | None = None
+    ) -> None:
         from analyzer.config import AnalysisConfig
 
         self.paths = tuple(Path(p) for p in paths)
@@ -226,17 +237,23 @@ class FileSource:
         for path in self.paths:
             try:
                 data = path.read_bytes()
-                if data[:2] == GZIP_MAGIC:  # the OpenTelemetry Collector's file exporter can compress
+                if (
+                    data[:2] == GZIP_MAGIC
+                ):  # the OpenTelemetry Collector's file exporter can compress
                     data = gzip.decompress(data)
             except (OSError, EOFError, zlib.error) as exc:
-                raise SourceError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from exc
+                raise SourceError(
+                    f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})"
+                ) from exc
             try:
                 # Keep every attribute: the trace screen shows them, not only the analysed ones.
                 spans.extend(decode(data, source=str(path), keep_attributes=None).spans)
             except DecodeError as exc:
                 raise SourceError(str(exc)) from exc
         aggregate = Aggregate(self.config)
-        contexts = [ctx for trace in assemble(spans) if (ctx := aggregate.add_trace(trace)) is not None]
+        contexts = [
+            ctx for trace in assemble(spans) if (ctx := aggregate.add_trace(trace)) is not None
+        ]
         if not contexts:
             raise SourceError(f"{self.description}: no traces found")
         by_endpoint: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -318,4 +335,3 @@ class MemorySource:
 
     def close(self) -> None:
         """Nothing to release."""
-

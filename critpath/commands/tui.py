@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+
 from critpath.exitcodes import ExitCode
 
 ORDER = 60
@@ -40,14 +41,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("files", nargs="*", metavar="FILE",
-                        help="trace files or directories of them to analyse offline (instead of --from)")
-    parser.add_argument("--from", dest="url", metavar="URL", default=None,
-                        help=f"collector to read live (default {DEFAULT_URL})")
-    parser.add_argument("--window", choices=("1m", "5m", "15m", "all"), default="5m",
-                        help="collector window to show first (default 5m; 'w' cycles it)")
-    parser.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
-                        help="how often to poll the collector (default 2)")
+    parser.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="trace files or directories of them to analyse offline (instead of --from)",
+    )
+    parser.add_argument(
+        "--from",
+        dest="url",
+        metavar="URL",
+        default=None,
+        help=f"collector to read live (default {DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--window",
+        choices=("1m", "5m", "15m", "all"),
+        default="5m",
+        help="collector window to show first (default 5m; 'w' cycles it)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often to poll the collector (default 2)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -60,8 +79,10 @@ def make_source(args: argparse.Namespace):
         raise InputError("critpath tui: give trace files or --from URL, not both")
     if args.files:
         if STDIN in args.files:
-            raise InputError("critpath tui: the terminal UI needs standard input for the keyboard; "
-                             "give trace files, not '-'")
+            raise InputError(
+                "critpath tui: the terminal UI needs standard input for the keyboard; "
+                "give trace files, not '-'"
+            )
         # Checked and expanded here so a typo fails before the screen opens; the files are
         # read and analysed by the TUI's worker, with the screen already up.
         return FileSource(expand_paths(args.files), config=analysis_config())

@@ -37,7 +37,9 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def bank_source() -> MemorySource:
-    return MemorySource(bank_report(), traces=bank_traces(), endpoints=bank_endpoints(), seconds=300.0)
+    return MemorySource(
+        bank_report(), traces=bank_traces(), endpoints=bank_endpoints(), seconds=300.0
+    )
 
 
 @pytest.fixture

@@ -26,23 +26,41 @@ def _share(name: str, share: float, p50: float, p99: float) -> dict[str, Any]:
 
 def _endpoint(service, name, traces, errors, p50, p99, depth_p50, depth_max, shares):
     return {
-        "service": service, "name": name, "traces": traces, "errors": errors,
-        "p50_ms": p50, "p99_ms": p99,
+        "service": service,
+        "name": name,
+        "traces": traces,
+        "errors": errors,
+        "p50_ms": p50,
+        "p99_ms": p99,
         "critical_path": {"depth_p50": depth_p50, "depth_max": depth_max, "services": shares},
     }
 
 
 def _edge(client, server, requests, failed, p50, p99, timeout=None, connection_type=""):
     return {
-        "client": client, "server": server, "connection_type": connection_type,
-        "requests": requests, "failed": failed, "p50_ms": p50, "p99_ms": p99, "timeout_ms": timeout,
+        "client": client,
+        "server": server,
+        "connection_type": connection_type,
+        "requests": requests,
+        "failed": failed,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "timeout_ms": timeout,
     }
 
 
-def _finding(rule, severity, message, evidence, client=None, server=None, endpoint=None, service=None):
+def _finding(
+    rule, severity, message, evidence, client=None, server=None, endpoint=None, service=None
+):
     return {
-        "rule": rule, "severity": severity, "client": client, "server": server,
-        "endpoint": endpoint, "service": service, "message": message, "evidence": evidence,
+        "rule": rule,
+        "severity": severity,
+        "client": client,
+        "server": server,
+        "endpoint": endpoint,
+        "service": service,
+        "message": message,
+        "evidence": evidence,
     }
 
 
@@ -75,75 +93,153 @@ def bank_report(generated_at: str = "2026-12-03T17:00:00+00:00") -> dict[str, An
             _edge("push", "apns.apple.com", 1250, 39, 35.0, 380.0),
         ],
         "endpoints": [
-            _endpoint("card-processing", AUTHORIZE, 1200, 18, 182.0, 1450.0, 2, 3, [
-                _share("card-processing", 0.25, 40.0, 210.0),
-                _share("enrichment", 0.55, 95.0, 820.0),
-                _share("push", 0.20, 38.0, 410.0),
-            ]),
-            _endpoint("feed", "GET /feed", 800, 2, 45.0, 240.0, 2, 2, [
-                _share("feed", 0.7, 31.0, 120.0),
-                _share("enrichment", 0.3, 14.0, 130.0),
-            ]),
-            _endpoint("card-processing", "GET /cards/{id}", 400, 0, 12.0, 35.0, 1, 1, [
-                _share("card-processing", 1.0, 12.0, 35.0),
-            ]),
-            _endpoint("push", "POST /devices", 50, 5, 20.0, 90.0, 1, 1, [
-                _share("push", 1.0, 20.0, 90.0),
-            ]),
+            _endpoint(
+                "card-processing",
+                AUTHORIZE,
+                1200,
+                18,
+                182.0,
+                1450.0,
+                2,
+                3,
+                [
+                    _share("card-processing", 0.25, 40.0, 210.0),
+                    _share("enrichment", 0.55, 95.0, 820.0),
+                    _share("push", 0.20, 38.0, 410.0),
+                ],
+            ),
+            _endpoint(
+                "feed",
+                "GET /feed",
+                800,
+                2,
+                45.0,
+                240.0,
+                2,
+                2,
+                [
+                    _share("feed", 0.7, 31.0, 120.0),
+                    _share("enrichment", 0.3, 14.0, 130.0),
+                ],
+            ),
+            _endpoint(
+                "card-processing",
+                "GET /cards/{id}",
+                400,
+                0,
+                12.0,
+                35.0,
+                1,
+                1,
+                [
+                    _share("card-processing", 1.0, 12.0, 35.0),
+                ],
+            ),
+            _endpoint(
+                "push",
+                "POST /devices",
+                50,
+                5,
+                20.0,
+                90.0,
+                1,
+                1,
+                [
+                    _share("push", 1.0, 20.0, 90.0),
+                ],
+            ),
         ],
         "findings": [
             _finding(
-                "critical-path-depth", "warning",
-                "card-processing POST /cards/authorize reaches depth 3 on its critical path, over its "
+                "critical-path-depth",
+                "warning",
+                "card-processing POST /cards/authorize reaches depth 3 on its critical path, "
+                "over its "
                 "budget of 2: each hop adds latency and a failure mode; flatten the chain.",
                 {"depth_p50": 2, "depth_max": 3, "budget": 2, "traces": 1200},
                 endpoint=AUTHORIZE_KEY,
             ),
             _finding(
-                "missing-timeout", "info",
-                "push calls apns.apple.com without a timeout; off the critical path today, but a hung "
+                "missing-timeout",
+                "info",
+                "push calls apns.apple.com without a timeout; off the critical path today, "
+                "but a hung "
                 "peer would pile up push's workers; set one.",
                 {"calls": 1250, "declared": 0, "timeouts_observed": 0, "p99_ms": 380.0},
-                client="push", server="apns.apple.com",
+                client="push",
+                server="apns.apple.com",
             ),
             _finding(
-                "missing-timeout", "critical",
+                "missing-timeout",
+                "critical",
                 "card-processing calls enrichment without a timeout, on the critical path of "
                 "POST /cards/authorize: a slow enrichment stalls every authorization; set one.",
-                {"calls": 1200, "declared": 0, "timeouts_observed": 0, "p50_ms": 95.0, "p99_ms": 820.0},
-                client="card-processing", server="enrichment",
+                {
+                    "calls": 1200,
+                    "declared": 0,
+                    "timeouts_observed": 0,
+                    "p50_ms": 95.0,
+                    "p99_ms": 820.0,
+                },
+                client="card-processing",
+                server="enrichment",
             ),
             _finding(
-                "deferrable-work", "warning",
+                "deferrable-work",
+                "warning",
                 "card-processing waits for push's notification although nothing depends on it: "
                 "queue it and save 38 ms at p50, 410 ms at p99.",
-                {"calls": 1200, "failed_tolerated": 34, "saving_p50_ms": 38.0, "saving_p99_ms": 410.0},
-                client="card-processing", server="push",
+                {
+                    "calls": 1200,
+                    "failed_tolerated": 34,
+                    "saving_p50_ms": 38.0,
+                    "saving_p99_ms": 410.0,
+                },
+                client="card-processing",
+                server="push",
             ),
             _finding(
-                "timeout-inversion", "warning",
+                "timeout-inversion",
+                "warning",
                 "feed gives enrichment 2000 ms although feed's own caller gives up after 1000 ms: "
                 "the work after 1000 ms is wasted; lower it.",
                 {"call_timeout_ms": 2000, "caller_timeout_ms": 1000, "calls": 800},
-                client="feed", server="enrichment",
+                client="feed",
+                server="enrichment",
             ),
         ],
     }
 
 
-def _span(span_id, parent, service, name, kind, start_ms, end_ms, depth, status="unset", **attributes):
+def _span(
+    span_id, parent, service, name, kind, start_ms, end_ms, depth, status="unset", **attributes
+):
     return {
-        "span_id": span_id, "parent_id": parent, "service": service, "name": name, "kind": kind,
-        "start_ns": T0 + int(start_ms * MS), "end_ns": T0 + int(end_ms * MS), "status": status,
-        "attributes": attributes, "depth": depth,
+        "span_id": span_id,
+        "parent_id": parent,
+        "service": service,
+        "name": name,
+        "kind": kind,
+        "start_ns": T0 + int(start_ms * MS),
+        "end_ns": T0 + int(end_ms * MS),
+        "status": status,
+        "attributes": attributes,
+        "depth": depth,
     }
 
 
-def _segments(spans: list[dict[str, Any]], pieces: list[tuple[str, float, float]]) -> list[dict[str, Any]]:
+def _segments(
+    spans: list[dict[str, Any]], pieces: list[tuple[str, float, float]]
+) -> list[dict[str, Any]]:
     by_id = {s["span_id"]: s for s in spans}
     return [
-        {"span_id": sid, "service": by_id[sid]["service"], "name": by_id[sid]["name"],
-         "start_ns": T0 + int(a * MS), "end_ns": T0 + int(b * MS)}
+        {
+            "span_id": sid,
+            "service": by_id[sid]["service"],
+            "name": by_id[sid]["name"],
+            "start_ns": T0 + int(a * MS),
+            "end_ns": T0 + int(b * MS),
+        }
         for sid, a, b in pieces
     ]
 
@@ -155,42 +251,179 @@ def authorize_trace() -> dict[str, Any]:
     """
     timeout = {"http.request.header.x-bank-timeout-ms": ["2000"]}
     spans = [
-        _span("a000000000000001", None, "card-processing", AUTHORIZE, "server", 0, 200, 1,
-              **{"http.request.method": "POST", "http.route": "/cards/authorize", "http.response.status_code": 200}),
-        _span("a000000000000002", "a000000000000001", "card-processing", "validate card", "internal", 2, 8, 1),
-        _span("a000000000000003", "a000000000000001", "card-processing", "POST /enrich", "client", 10, 120, 1,
-              **{"server.address": "enrichment", "http.request.method": "POST"}),
-        _span("a000000000000004", "a000000000000003", "enrichment", "POST /enrich", "server", 12, 118, 2,
-              **{"http.route": "/enrich"}),
-        _span("a000000000000005", "a000000000000004", "enrichment", "SELECT merchants", "client", 20, 60, 2,
-              **{"db.system": "sqlite", "db.statement": "SELECT * FROM merchants WHERE id = ?"}),
-        _span("a000000000000006", "a000000000000004", "enrichment", "score risk", "internal", 62, 110, 2),
-        _span("a000000000000007", "a000000000000001", "card-processing", "INSERT ledger", "client", 122, 135, 1,
-              **{"db.system": "sqlite"}),
-        _span("a000000000000008", "a000000000000001", "card-processing", "POST /notify", "client", 136, 195, 1,
-              **{"server.address": "push", **timeout}),
-        _span("a000000000000009", "a000000000000008", "push", "POST /notify", "server", 138, 193, 2),
-        _span("a00000000000000a", "a000000000000009", "push", "POST apns", "client", 140, 190, 2, "error",
-              **{"server.address": "apns.apple.com", "error.type": "503"}),
-        _span("a00000000000000b", "a000000000000001", "card-processing", "transactions publish", "producer", 196, 198, 1,
-              **{"messaging.system": "rabbitmq"}),
-        _span("a00000000000000c", "a00000000000000b", "feed", "transactions process", "consumer", 199, 230, 2,
-              **{"messaging.system": "rabbitmq"}),
+        _span(
+            "a000000000000001",
+            None,
+            "card-processing",
+            AUTHORIZE,
+            "server",
+            0,
+            200,
+            1,
+            **{
+                "http.request.method": "POST",
+                "http.route": "/cards/authorize",
+                "http.response.status_code": 200,
+            },
+        ),
+        _span(
+            "a000000000000002",
+            "a000000000000001",
+            "card-processing",
+            "validate card",
+            "internal",
+            2,
+            8,
+            1,
+        ),
+        _span(
+            "a000000000000003",
+            "a000000000000001",
+            "card-processing",
+            "POST /enrich",
+            "client",
+            10,
+            120,
+            1,
+            **{"server.address": "enrichment", "http.request.method": "POST"},
+        ),
+        _span(
+            "a000000000000004",
+            "a000000000000003",
+            "enrichment",
+            "POST /enrich",
+            "server",
+            12,
+            118,
+            2,
+            **{"http.route": "/enrich"},
+        ),
+        _span(
+            "a000000000000005",
+            "a000000000000004",
+            "enrichment",
+            "SELECT merchants",
+            "client",
+            20,
+            60,
+            2,
+            **{"db.system": "sqlite", "db.statement": "SELECT * FROM merchants WHERE id = ?"},
+        ),
+        _span(
+            "a000000000000006",
+            "a000000000000004",
+            "enrichment",
+            "score risk",
+            "internal",
+            62,
+            110,
+            2,
+        ),
+        _span(
+            "a000000000000007",
+            "a000000000000001",
+            "card-processing",
+            "INSERT ledger",
+            "client",
+            122,
+            135,
+            1,
+            **{"db.system": "sqlite"},
+        ),
+        _span(
+            "a000000000000008",
+            "a000000000000001",
+            "card-processing",
+            "POST /notify",
+            "client",
+            136,
+            195,
+            1,
+            **{"server.address": "push", **timeout},
+        ),
+        _span(
+            "a000000000000009", "a000000000000008", "push", "POST /notify", "server", 138, 193, 2
+        ),
+        _span(
+            "a00000000000000a",
+            "a000000000000009",
+            "push",
+            "POST apns",
+            "client",
+            140,
+            190,
+            2,
+            "error",
+            **{"server.address": "apns.apple.com", "error.type": "503"},
+        ),
+        _span(
+            "a00000000000000b",
+            "a000000000000001",
+            "card-processing",
+            "transactions publish",
+            "producer",
+            196,
+            198,
+            1,
+            **{"messaging.system": "rabbitmq"},
+        ),
+        _span(
+            "a00000000000000c",
+            "a00000000000000b",
+            "feed",
+            "transactions process",
+            "consumer",
+            199,
+            230,
+            2,
+            **{"messaging.system": "rabbitmq"},
+        ),
     ]
-    root, validate, enrich_c, enrich_s, select, score, insert, notify_c, notify_s, apns, publish, _ = (
-        s["span_id"] for s in spans
-    )
+    (
+        root,
+        validate,
+        enrich_c,
+        enrich_s,
+        select,
+        score,
+        insert,
+        notify_c,
+        notify_s,
+        apns,
+        publish,
+        _,
+    ) = (s["span_id"] for s in spans)
     pieces = [
-        (root, 0, 2), (validate, 2, 8), (root, 8, 10), (enrich_c, 10, 12), (enrich_s, 12, 20),
-        (select, 20, 60), (enrich_s, 60, 62), (score, 62, 110), (enrich_s, 110, 118), (enrich_c, 118, 120),
-        (root, 120, 122), (insert, 122, 135), (root, 135, 136), (notify_c, 136, 138), (notify_s, 138, 140),
-        (apns, 140, 190), (notify_s, 190, 193), (notify_c, 193, 195), (root, 195, 196), (publish, 196, 198),
+        (root, 0, 2),
+        (validate, 2, 8),
+        (root, 8, 10),
+        (enrich_c, 10, 12),
+        (enrich_s, 12, 20),
+        (select, 20, 60),
+        (enrich_s, 60, 62),
+        (score, 62, 110),
+        (enrich_s, 110, 118),
+        (enrich_c, 118, 120),
+        (root, 120, 122),
+        (insert, 122, 135),
+        (root, 135, 136),
+        (notify_c, 136, 138),
+        (notify_s, 138, 140),
+        (apns, 140, 190),
+        (notify_s, 190, 193),
+        (notify_c, 193, 195),
+        (root, 195, 196),
+        (publish, 196, 198),
         (root, 198, 200),
     ]
     return {
-        "schema": "critpath.trace/v1", "trace_id": AUTHORIZE_TRACE,
+        "schema": "critpath.trace/v1",
+        "trace_id": AUTHORIZE_TRACE,
         "endpoint": {"service": "card-processing", "name": AUTHORIZE},
-        "duration_ms": 200.0, "depth": 2, "start_ns": T0, "spans": spans,
+        "duration_ms": 200.0,
+        "depth": 2,
+        "start_ns": T0,
+        "spans": spans,
         "critical_path": _segments(spans, pieces),
     }
 
@@ -199,17 +432,42 @@ def feed_trace() -> dict[str, Any]:
     """A feed read whose enrichment call failed and was tolerated."""
     spans = [
         _span("f000000000000001", None, "feed", "GET /feed", "server", 0, 48, 1),
-        _span("f000000000000002", "f000000000000001", "feed", "POST /enrich", "client", 5, 40, 1,
-              **{"http.request.header.x-bank-timeout-ms": ["2000"]}),
-        _span("f000000000000003", "f000000000000002", "enrichment", "POST /enrich", "server", 6, 39, 2, "error",
-              **{"error.type": "sqlite3.OperationalError"}),
+        _span(
+            "f000000000000002",
+            "f000000000000001",
+            "feed",
+            "POST /enrich",
+            "client",
+            5,
+            40,
+            1,
+            **{"http.request.header.x-bank-timeout-ms": ["2000"]},
+        ),
+        _span(
+            "f000000000000003",
+            "f000000000000002",
+            "enrichment",
+            "POST /enrich",
+            "server",
+            6,
+            39,
+            2,
+            "error",
+            **{"error.type": "sqlite3.OperationalError"},
+        ),
     ]
     a, b, c = (s["span_id"] for s in spans)
     return {
-        "schema": "critpath.trace/v1", "trace_id": FEED_TRACE,
+        "schema": "critpath.trace/v1",
+        "trace_id": FEED_TRACE,
         "endpoint": {"service": "feed", "name": "GET /feed"},
-        "duration_ms": 48.0, "depth": 2, "start_ns": T0, "spans": spans,
-        "critical_path": _segments(spans, [(a, 0, 5), (b, 5, 6), (c, 6, 39), (b, 39, 40), (a, 40, 48)]),
+        "duration_ms": 48.0,
+        "depth": 2,
+        "start_ns": T0,
+        "spans": spans,
+        "critical_path": _segments(
+            spans, [(a, 0, 5), (b, 5, 6), (c, 6, 39), (b, 39, 40), (a, 40, 48)]
+        ),
     }
 
 
@@ -224,14 +482,21 @@ def bank_endpoints() -> dict[tuple[str, str], dict[str, Any]]:
         ("card-processing", AUTHORIZE): {
             "depths": {"2": 1100, "3": 100},
             "exemplars": [
-                {"trace_id": AUTHORIZE_ERROR_TRACE, "duration_ms": 1450.0, "error": True, "start_ns": T0},
+                {
+                    "trace_id": AUTHORIZE_ERROR_TRACE,
+                    "duration_ms": 1450.0,
+                    "error": True,
+                    "start_ns": T0,
+                },
                 {"trace_id": AUTHORIZE_TRACE, "duration_ms": 200.0, "error": False, "start_ns": T0},
                 {"trace_id": EVICTED_TRACE, "duration_ms": 150.0, "error": False, "start_ns": T0},
             ],
         },
         ("feed", "GET /feed"): {
             "depths": {"2": 800},
-            "exemplars": [{"trace_id": FEED_TRACE, "duration_ms": 48.0, "error": True, "start_ns": T0}],
+            "exemplars": [
+                {"trace_id": FEED_TRACE, "duration_ms": 48.0, "error": True, "start_ns": T0}
+            ],
         },
     }
 
@@ -239,8 +504,14 @@ def bank_endpoints() -> dict[tuple[str, str], dict[str, Any]]:
 def empty_report() -> dict[str, Any]:
     """A report of nothing at all."""
     return {
-        "schema": "critpath.report/v1", "generated_at": "2026-12-03T17:00:00+00:00", "traces": 0,
-        "spans": 0, "services": [], "edges": [], "endpoints": [], "findings": [],
+        "schema": "critpath.report/v1",
+        "generated_at": "2026-12-03T17:00:00+00:00",
+        "traces": 0,
+        "spans": 0,
+        "services": [],
+        "edges": [],
+        "endpoints": [],
+        "findings": [],
     }
 
 
@@ -251,25 +522,54 @@ def big_report(services: int = 200, endpoints: int = 1000, generation: int = 0) 
     for i in range(10, services):
         # Each service is called by two in the layer above: a graph ~20 layers deep.
         for parent in (i - 10, (i * 7) % i):
-            edges.append(_edge(names[parent], names[i], 500 + i, (i + generation) % 5, 4.0, 40.0 + i,
-                               connection_type="kafka" if i % 13 == 0 else ""))
+            edges.append(
+                _edge(
+                    names[parent],
+                    names[i],
+                    500 + i,
+                    (i + generation) % 5,
+                    4.0,
+                    40.0 + i,
+                    connection_type="kafka" if i % 13 == 0 else "",
+                )
+            )
     docs = []
     for e in range(endpoints):
         service = names[e % 10]
         chain = [names[(e + k * 10) % services] for k in range(4)]
-        docs.append(_endpoint(service, f"GET /api/{e:04d}", 100 + e + generation, e % 11, 10.0 + e % 50,
-                              100.0 + (e * 37 + generation) % 900, 3, 4,
-                              [_share(n, 0.25, 5.0, 50.0) for n in chain]))
+        docs.append(
+            _endpoint(
+                service,
+                f"GET /api/{e:04d}",
+                100 + e + generation,
+                e % 11,
+                10.0 + e % 50,
+                100.0 + (e * 37 + generation) % 900,
+                3,
+                4,
+                [_share(n, 0.25, 5.0, 50.0) for n in chain],
+            )
+        )
     findings = [
-        _finding("missing-timeout", ("critical", "warning", "info")[i % 3], f"call {i} has no timeout",
-                 {"calls": 100 + i}, client=names[i % services], server=names[(i + 10) % services])
+        _finding(
+            "missing-timeout",
+            ("critical", "warning", "info")[i % 3],
+            f"call {i} has no timeout",
+            {"calls": 100 + i},
+            client=names[i % services],
+            server=names[(i + 10) % services],
+        )
         for i in range(300)
     ]
     return {
-        "schema": "critpath.report/v1", "generated_at": "2026-12-03T17:00:00+00:00",
-        "traces": 10**6 + generation, "spans": 10**7,
+        "schema": "critpath.report/v1",
+        "generated_at": "2026-12-03T17:00:00+00:00",
+        "traces": 10**6 + generation,
+        "spans": 10**7,
         "services": [{"name": n, "kind": "service"} for n in names],
-        "edges": edges, "endpoints": docs, "findings": findings,
+        "edges": edges,
+        "endpoints": docs,
+        "findings": findings,
     }
 
 
@@ -279,19 +579,36 @@ def big_trace(spans: int = 10_000) -> dict[str, Any]:
     for i in range(spans):
         parent = None if i == 0 else f"{(i - 1) // 4:016x}"
         start = i * 10
-        docs.append({
-            "span_id": f"{i:016x}", "parent_id": parent, "service": f"svc-{i % 200:03d}",
-            "name": f"op {i}", "kind": "server" if i % 2 else "client",
-            "start_ns": T0 + start * 1000, "end_ns": T0 + (start + 5 + (spans - i)) * 1000,
-            "status": "error" if i % 97 == 0 else "unset", "attributes": {"i": i}, "depth": 1 + i % 5,
-        })
+        docs.append(
+            {
+                "span_id": f"{i:016x}",
+                "parent_id": parent,
+                "service": f"svc-{i % 200:03d}",
+                "name": f"op {i}",
+                "kind": "server" if i % 2 else "client",
+                "start_ns": T0 + start * 1000,
+                "end_ns": T0 + (start + 5 + (spans - i)) * 1000,
+                "status": "error" if i % 97 == 0 else "unset",
+                "attributes": {"i": i},
+                "depth": 1 + i % 5,
+            }
+        )
     return {
-        "schema": "critpath.trace/v1", "trace_id": "b" * 32,
-        "endpoint": {"service": "svc-000", "name": "GET /big"}, "duration_ms": (spans * 10 + 5) / 1000,
-        "depth": 5, "start_ns": T0, "spans": docs,
+        "schema": "critpath.trace/v1",
+        "trace_id": "b" * 32,
+        "endpoint": {"service": "svc-000", "name": "GET /big"},
+        "duration_ms": (spans * 10 + 5) / 1000,
+        "depth": 5,
+        "start_ns": T0,
+        "spans": docs,
         "critical_path": [
-            {"span_id": f"{i:016x}", "service": "s", "name": "n",
-             "start_ns": T0 + i * 10_000, "end_ns": T0 + (i + 1) * 10_000}
+            {
+                "span_id": f"{i:016x}",
+                "service": "s",
+                "name": "n",
+                "start_ns": T0 + i * 10_000,
+                "end_ns": T0 + (i + 1) * 10_000,
+            }
             for i in range(0, spans, 4)
         ],
     }

@@ -45,8 +45,12 @@ class Collector:
         self._sock = socket.create_server(("127.0.0.1", self.port))
         self.port = self._sock.getsockname()[1]
         self.app = create_app(loopback_settings())
-        self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", timeout_graceful_shutdown=1))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, log_level="warning", timeout_graceful_shutdown=1)
+        )
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 15
         while not self._server.started:
@@ -61,7 +65,9 @@ class Collector:
     def send(self, traces: int) -> None:
         """Post ``traces`` bank checkouts to the collector's OTLP/HTTP receiver."""
         receiver = f"http://127.0.0.1:{self.app.state.runtime.http_receiver.port}/v1/traces"
-        httpx.post(receiver, content=protobuf_request(traces), headers=PROTOBUF, timeout=10).raise_for_status()
+        httpx.post(
+            receiver, content=protobuf_request(traces), headers=PROTOBUF, timeout=10
+        ).raise_for_status()
 
 
 @pytest.fixture
@@ -82,7 +88,9 @@ async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 20.0) 
 
 async def test_drill_down_from_the_real_collector_to_a_waterfall(collector):
     collector.send(10)
-    app = CritpathApp(CollectorSource(collector.url), window="all", interval=0.3, clock=FixedClock())
+    app = CritpathApp(
+        CollectorSource(collector.url), window="all", interval=0.3, clock=FixedClock()
+    )
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one(EndpointsTable)
         await wait_for(pilot, lambda: table.row_count == 1 and app.overview.traces == 10)
@@ -105,7 +113,9 @@ async def test_drill_down_from_the_real_collector_to_a_waterfall(collector):
 
 async def test_collector_restart_shows_the_banner_then_recovers(collector):
     collector.send(4)
-    app = CritpathApp(CollectorSource(collector.url, timeout=1.0), window="all", interval=0.3, clock=FixedClock())
+    app = CritpathApp(
+        CollectorSource(collector.url, timeout=1.0), window="all", interval=0.3, clock=FixedClock()
+    )
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one(EndpointsTable)
         await wait_for(pilot, lambda: app.overview is not None and app.overview.traces == 4)

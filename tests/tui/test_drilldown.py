@@ -60,7 +60,9 @@ async def test_trace_waterfall_marks_the_critical_path(bank_app):
         assert waterfall.has_focus
         lines = [waterfall.render_line(y).text for y in range(12)]
         assert lines[0].startswith("card-processing POST /cards/authorize")
-        assert lines[4].startswith("      enrichment SELECT merchants")  # indented under its parents
+        assert lines[4].startswith(
+            "      enrichment SELECT merchants"
+        )  # indented under its parents
         assert "█" in lines[4] and "█" not in lines[11]  # the queue consumer is off the path
         assert lines[11].strip().startswith("feed transactions process")
 
@@ -120,7 +122,9 @@ async def test_finding_shows_evidence_affected_endpoints_and_suggestion(bank_app
         await pilot.press("f", "down", "down", "enter")  # the deferrable push call
         await settle(pilot)
         screen = bank_app.screen
-        assert "WARNING  deferrable-work  card-processing → push" in text_of(screen.query_one("#finding-title"))
+        assert "WARNING  deferrable-work  card-processing → push" in text_of(
+            screen.query_one("#finding-title")
+        )
         evidence = text_of(screen.query_one("#finding-evidence"))
         assert "saving_p99_ms" in evidence and "410.0" in evidence
         assert "publish it to a queue" in text_of(screen.query_one("#finding-suggestion"))

@@ -5,11 +5,24 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.fixtures import AUTHORIZE_KEY, authorize_trace, bank_report
-from tui.model import build_endpoint_detail, build_graph, build_overview, build_trace_view, sort_endpoints, timeout_used
+from tui.model import (
+    build_endpoint_detail,
+    build_graph,
+    build_overview,
+    build_trace_view,
+    sort_endpoints,
+    timeout_used,
+)
 
 
 def edge(client: str, server: str, connection_type: str = "") -> dict:
-    return {"client": client, "server": server, "connection_type": connection_type, "requests": 1, "failed": 0}
+    return {
+        "client": client,
+        "server": server,
+        "connection_type": connection_type,
+        "requests": 1,
+        "failed": 0,
+    }
 
 
 def layers(graph) -> list[list[str]]:
@@ -17,7 +30,9 @@ def layers(graph) -> list[list[str]]:
 
 
 def test_layers_follow_the_longest_call_chain():
-    graph = build_graph([], [edge("user", "a"), edge("user", "b"), edge("a", "b"), edge("b", "db")], [])
+    graph = build_graph(
+        [], [edge("user", "a"), edge("user", "b"), edge("a", "b"), edge("b", "db")], []
+    )
     assert layers(graph) == [["user"], ["a"], ["b"], ["db"]]
 
 
@@ -31,7 +46,9 @@ def test_edges_on_an_endpoints_critical_path_are_marked():
     overview = build_overview(bank_report(), "5m", 300.0)
     marks = {
         (e.client, e.server): (e.critical, e.is_async)
-        for layer in overview.graph.layers for node in layer for e in node.edges
+        for layer in overview.graph.layers
+        for node in layer
+        for e in node.edges
     }
     assert marks[("card-processing", "enrichment")] == (True, False)
     assert marks[("card-processing", "feed")] == (False, True)  # the queue edge
@@ -40,7 +57,13 @@ def test_edges_on_an_endpoints_critical_path_are_marked():
 
 def test_findings_are_worst_first_with_stable_keys_and_affected_endpoints():
     overview = build_overview(bank_report(), "5m", 300.0)
-    assert [f.severity for f in overview.findings] == ["critical", "warning", "warning", "warning", "info"]
+    assert [f.severity for f in overview.findings] == [
+        "critical",
+        "warning",
+        "warning",
+        "warning",
+        "info",
+    ]
     worst = overview.findings[0]
     assert worst.key == "missing-timeout|card-processing|enrichment||"
     assert worst.affected == (AUTHORIZE_KEY,)
@@ -48,13 +71,20 @@ def test_findings_are_worst_first_with_stable_keys_and_affected_endpoints():
     assert inversion.affected == ("feed GET /feed",)
     reordered = bank_report()
     reordered["findings"].reverse()
-    assert {f.key for f in build_overview(reordered, "5m", 300.0).findings} == {f.key for f in overview.findings}
+    assert {f.key for f in build_overview(reordered, "5m", 300.0).findings} == {
+        f.key for f in overview.findings
+    }
 
 
 @pytest.mark.parametrize(
     ("key", "first"),
-    [("p99", AUTHORIZE_KEY), ("rate", AUTHORIZE_KEY), ("errors", "push POST /devices"),
-     ("depth", AUTHORIZE_KEY), ("name", "card-processing GET /cards/{id}")],
+    [
+        ("p99", AUTHORIZE_KEY),
+        ("rate", AUTHORIZE_KEY),
+        ("errors", "push POST /devices"),
+        ("depth", AUTHORIZE_KEY),
+        ("name", "card-processing GET /cards/{id}"),
+    ],
 )
 def test_sort_orders(key, first):
     rows = build_overview(bank_report(), "5m", 300.0).endpoints
@@ -95,7 +125,10 @@ def test_orphans_become_extra_roots():
     doc["spans"] = [s for s in doc["spans"] if s["span_id"] != "a000000000000003"]
     view = build_trace_view(doc)
     assert len(view.rows) == 11
-    assert [row.name for row in view.rows if row.indent == 0] == ["POST /cards/authorize", "POST /enrich"]
+    assert [row.name for row in view.rows if row.indent == 0] == [
+        "POST /cards/authorize",
+        "POST /enrich",
+    ]
 
 
 def test_endpoint_detail_accepts_depth_maps_and_pairs():

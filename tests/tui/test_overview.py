@@ -20,9 +20,21 @@ async def test_endpoints_show_rate_errors_latency_depth_and_top_service(bank_app
         table = bank_app.screen.query_one(EndpointsTable)
         assert table.row_count == 4
         # Trace files have no longer window to compare with: no change column values.
-        assert cells(table, 0) == [AUTHORIZE_KEY, "4.0", "18 (1.5%)", "182", "1,450", "—", "2 / 3", "enrichment 55%"]
+        assert cells(table, 0) == [
+            AUTHORIZE_KEY,
+            "4.0",
+            "18 (1.5%)",
+            "182",
+            "1,450",
+            "—",
+            "2 / 3",
+            "enrichment 55%",
+        ]
         assert column(table, 0) == [
-            AUTHORIZE_KEY, "feed GET /feed", "push POST /devices", "card-processing GET /cards/{id}",
+            AUTHORIZE_KEY,
+            "feed GET /feed",
+            "push POST /devices",
+            "card-processing GET /cards/{id}",
         ]
         assert table.has_focus and table.selected_key == AUTHORIZE_KEY
 
@@ -93,7 +105,9 @@ async def test_f_then_enter_opens_the_worst_finding(bank_app):
         await pilot.press("f", "enter")
         await settle(pilot)
         assert isinstance(bank_app.screen, FindingScreen)
-        assert "missing-timeout  card-processing → enrichment" in text_of(bank_app.screen.query_one("#finding-title"))
+        assert "missing-timeout  card-processing → enrichment" in text_of(
+            bank_app.screen.query_one("#finding-title")
+        )
 
 
 async def test_graph_is_layered_and_marks_edges(bank_app):
@@ -101,7 +115,12 @@ async def test_graph_is_layered_and_marks_edges(bank_app):
         await settle(pilot)
         text = text_of(bank_app.screen.query_one("#graph"))
         header = next(line for line in text.splitlines() if "depth 0" in line)
-        assert header.index("depth 0") < header.index("depth 1") < header.index("depth 2") < header.index("depth 3")
+        assert (
+            header.index("depth 0")
+            < header.index("depth 1")
+            < header.index("depth 2")
+            < header.index("depth 3")
+        )
         assert "━▶ enrichment p99 820ms ✗11" in text
         assert "┄▷ feed rabbitmq" in text
         assert "─▶ sqlite p99 14.0ms" in text
@@ -148,4 +167,6 @@ async def test_a_malformed_report_is_reported_not_fatal(clock):
         await settle(pilot)
         assert app.is_running and app.connection.state == "error"
         banner = text_of(app.screen.query_one("#banner"))
-        assert "The collector's answer was unusable: malformed report (KeyError('service'))" in banner
+        assert (
+            "The collector's answer was unusable: malformed report (KeyError('service'))" in banner
+        )

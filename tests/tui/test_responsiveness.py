@@ -51,21 +51,30 @@ async def empty_render_times(app, pilot) -> list[float]:
 async def test_refreshing_a_large_report_is_a_bounded_multiple_of_an_empty_one():
     reports = [build_overview(big_report(generation=g), "5m", 300.0) for g in range(ROUNDS + 1)]
     assert len(reports[0].endpoints) == 1000 and reports[0].graph.node_count == 201
-    app = CritpathApp(MemorySource(empty_report(), seconds=300.0), interval=None, clock=FixedClock())
+    app = CritpathApp(
+        MemorySource(empty_report(), seconds=300.0), interval=None, clock=FixedClock()
+    )
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         baseline = await empty_render_times(app, pilot)
         table = app.screen.query_one(EndpointsTable)
-        await timed(pilot, lambda: setattr(app, "overview", reports[0]))  # first load builds the rows
+        await timed(
+            pilot, lambda: setattr(app, "overview", reports[0])
+        )  # first load builds the rows
         await pilot.press("down", "down", "down")
         selected = table.selected_key
         refreshes = [
-            await timed(pilot, lambda report=report: setattr(app, "overview", report)) for report in reports[1:]
+            await timed(pilot, lambda report=report: setattr(app, "overview", report))
+            for report in reports[1:]
         ]
         assert table.row_count == 1000 and table.selected_key == selected
-        baseline += await empty_render_times(app, pilot)  # before and after, so drift in load evens out
+        baseline += await empty_render_times(
+            app, pilot
+        )  # before and after, so drift in load evens out
     ratio = statistics.median(refreshes) / statistics.median(baseline)
-    assert ratio < REFRESH_RATIO, f"refresh {statistics.median(refreshes):.3f}s is {ratio:.1f}× an empty render"
+    assert ratio < REFRESH_RATIO, (
+        f"refresh {statistics.median(refreshes):.3f}s is {ratio:.1f}× an empty render"
+    )
 
 
 async def test_a_10000_span_waterfall_costs_about_what_a_small_one_does():
@@ -82,7 +91,9 @@ async def test_a_10000_span_waterfall_costs_about_what_a_small_one_does():
         keys: dict[str, list[float]] = {"small": [], "big": []}
         for _ in range(ROUNDS):  # interleaved, so load on the machine hits both alike
             for name, view in (("small", small), ("big", big)):
-                times[name].append(await timed(pilot, lambda v=view: screen.post_message(TraceLoaded("b" * 32, v))))
+                times[name].append(
+                    await timed(pilot, lambda v=view: screen.post_message(TraceLoaded("b" * 32, v)))
+                )
                 start = time.perf_counter()
                 await pilot.press("pagedown", "pagedown", "down", "c", "end", "home")
                 keys[name].append(time.perf_counter() - start)

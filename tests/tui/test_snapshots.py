@@ -26,7 +26,11 @@ class FlakySource(MemorySource):
 def bank_app(live: bool = False) -> CritpathApp:
     source_type = FlakySource if live else MemorySource
     source = source_type(
-        bank_report(), traces=bank_traces(), endpoints=bank_endpoints(), seconds=300.0, live=live,
+        bank_report(),
+        traces=bank_traces(),
+        endpoints=bank_endpoints(),
+        seconds=300.0,
+        live=live,
         description="http://127.0.0.1:8686" if live else "bank-traces.json",
     )
     # No polling timer: each snapshot shows exactly the polls the test makes.
@@ -49,7 +53,9 @@ def test_overview(snap_compare):
 
 
 def test_overview_filtered_and_sorted(snap_compare):
-    assert snap_compare(bank_app(), terminal_size=SIZE, run_before=keys("s", "slash", *"card", "enter"))
+    assert snap_compare(
+        bank_app(), terminal_size=SIZE, run_before=keys("s", "slash", *"card", "enter")
+    )
 
 
 def test_endpoint(snap_compare):
@@ -58,7 +64,9 @@ def test_endpoint(snap_compare):
 
 def test_trace_with_a_span_selected(snap_compare):
     assert snap_compare(
-        bank_app(), terminal_size=SIZE, run_before=keys("enter", "down", "enter", "down", "down", "down", "down")
+        bank_app(),
+        terminal_size=SIZE,
+        run_before=keys("enter", "down", "enter", "down", "down", "down", "down"),
     )
 
 

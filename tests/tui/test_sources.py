@@ -16,7 +16,14 @@ from tests.tui.conftest import SIZE, FixedClock, column, settle, text_of
 from tests.tui.fixtures import AUTHORIZE, AUTHORIZE_TRACE, bank_endpoints, bank_report, bank_traces
 from tests.tui.server import FixtureServer
 from tui.app import CritpathApp
-from tui.sources import CollectorSource, FileSource, MemorySource, ReportSource, SourceError, SourceUnavailable
+from tui.sources import (
+    CollectorSource,
+    FileSource,
+    MemorySource,
+    ReportSource,
+    SourceError,
+    SourceUnavailable,
+)
 from tui.widgets.tables import EndpointsTable, ExemplarsTable
 from tui.widgets.waterfall import Waterfall
 
@@ -60,7 +67,9 @@ def test_file_source_endpoint_detail_and_trace_match_the_critical_path():
     assert doc["schema"] == "critpath.trace/v1" and doc["trace_id"] == slowest
     # Every attribute is kept for the span details, not only those the analysis reads.
     assert "nginx.worker_pid" in doc["spans"][0]["attributes"]
-    trace = next(t for t in assemble(decode(COMPOSE[-1].read_bytes()).spans) if t.trace_id == slowest)
+    trace = next(
+        t for t in assemble(decode(COMPOSE[-1].read_bytes()).spans) if t.trace_id == slowest
+    )
     expected = [(s.span_id, s.start_ns, s.end_ns) for s in critical_path(trace)]
     assert [(s["span_id"], s["start_ns"], s["end_ns"]) for s in doc["critical_path"]] == expected
     assert source.trace("f" * 32) is None
@@ -122,7 +131,9 @@ async def test_offline_on_trace_files_from_overview_to_waterfall():
         await settle(pilot)
         status = text_of(app.screen.query_one("#status-line"))
         assert status.startswith("■ files") and "3 trace files" in status and "window" not in status
-        assert column(app.screen.query_one(EndpointsTable), 0) == ["nginx-web-server /wrk2-api/post/compose"]
+        assert column(app.screen.query_one(EndpointsTable), 0) == [
+            "nginx-web-server /wrk2-api/post/compose"
+        ]
         await pilot.press("enter")
         await settle(pilot)
         exemplars = app.screen.query_one(ExemplarsTable)

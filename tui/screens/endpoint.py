@@ -64,7 +64,8 @@ class EndpointScreen(Screen):
         self.row = row
         rate = "—" if row.rate is None else f"{row.rate:,.1f}/s"
         title.update(
-            f"{row.key}   {row.traces:,} traces · {rate} · {row.errors:,} errors ({row.error_ratio:.1%})"
+            f"{row.key}   {row.traces:,} traces · {rate}"
+            f" · {row.errors:,} errors ({row.error_ratio:.1%})"
             f" · p50 {ms(row.p50_ms)} ms · p99 {ms(row.p99_ms)} ms"
             f" · depth p50 {row.depth_p50:g} max {row.depth_max}"
         )

@@ -21,8 +21,12 @@ LEGEND = (
 )
 
 GLOBAL_KEYS = (
-    ("?", "this help"), ("q", "quit"), ("w", "change the collector window (live mode)"),
-    ("tab", "next pane"), ("enter", "open the selected row"), ("escape", "back"),
+    ("?", "this help"),
+    ("q", "quit"),
+    ("w", "change the collector window (live mode)"),
+    ("tab", "next pane"),
+    ("enter", "open the selected row"),
+    ("escape", "back"),
 )
 
 

@@ -15,8 +15,13 @@ from tui.widgets.status import ConnectionBar
 from tui.widgets.tables import EndpointsTable, FindingsTable
 
 COLUMN_SORT = {
-    "rate": "rate", "errors": "errors", "p50": "p50", "p99": "p99", "change": "change",
-    "depth": "depth", "endpoint": "name",
+    "rate": "rate",
+    "errors": "errors",
+    "p50": "p50",
+    "p99": "p99",
+    "change": "change",
+    "depth": "depth",
+    "endpoint": "name",
 }
 """Which sort a click on an endpoints column header selects."""
 
@@ -46,7 +51,10 @@ class OverviewScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield ConnectionBar(self.app.clock, id="connection")
-        yield Input(placeholder="filter endpoints, findings and services…  (enter: keep, escape: clear)", id="filter")
+        yield Input(
+            placeholder="filter endpoints, findings and services…  (enter: keep, escape: clear)",
+            id="filter",
+        )
         with Horizontal(id="tables"):
             with Vertical(id="endpoints-box"):
                 yield Static(id="endpoints-title", classes="title")
@@ -54,7 +62,10 @@ class OverviewScreen(Screen):
             with Vertical(id="findings-box"):
                 yield Static("Findings, worst first", classes="title")
                 yield FindingsTable(id="findings")
-        yield Static("Service graph  ━▶ critical path  ─▶ request/response  ┄▷ queue  ✗ failed", classes="title")
+        yield Static(
+            "Service graph  ━▶ critical path  ─▶ request/response  ┄▷ queue  ✗ failed",
+            classes="title",
+        )
         with ScrollableContainer(id="graph-box"):
             yield ServiceGraph(id="graph")
         yield Footer()
@@ -66,7 +77,9 @@ class OverviewScreen(Screen):
         """Display ``overview`` with the current sort and filter (called on every refresh)."""
         self._overview = overview
         if overview is None:
-            self.query_one("#endpoints-title", Static).update("Endpoints (waiting for the first report)")
+            self.query_one("#endpoints-title", Static).update(
+                "Endpoints (waiting for the first report)"
+            )
             return
         self._show_tables()
         self.query_one(ServiceGraph).show(overview.graph)
@@ -76,17 +89,24 @@ class OverviewScreen(Screen):
         if overview is None:
             return
         text = self.filter_text
-        rows = [row for row in overview.endpoints if matches(text, row.key, *(s.name for s in row.profile))]
+        rows = [
+            row
+            for row in overview.endpoints
+            if matches(text, row.key, *(s.name for s in row.profile))
+        ]
         rows = sort_endpoints(rows, self.sort_key, self.sort_reverse)
         direction = "ascending" if self.sort_reverse else "descending"
         if self.sort_key == "name":
             direction = "Z→A" if self.sort_reverse else "A→Z"
         shown = f"{len(rows)} of {len(overview.endpoints)}" if text else f"{len(rows)}"
         self.query_one("#endpoints-title", Static).update(
-            f"Endpoints ({shown}) by {self.sort_key} {direction}" + (f" · filter “{text}”" if text else "")
+            f"Endpoints ({shown}) by {self.sort_key} {direction}"
+            + (f" · filter “{text}”" if text else "")
         )
         self.query_one(EndpointsTable).show(rows)
-        findings = [f for f in overview.findings if matches(text, f.rule, f.subject, f.message, *f.affected)]
+        findings = [
+            f for f in overview.findings if matches(text, f.rule, f.subject, f.message, *f.affected)
+        ]
         self.query_one(FindingsTable).show(findings)
 
     def action_open(self) -> None:

@@ -38,7 +38,10 @@ class TraceScreen(Screen):
         yield Header()
         yield ConnectionBar(self.app.clock, id="connection")
         yield Static(f"Trace {self.trace_id} (loading…)", id="trace-title", classes="heading")
-        yield Input(placeholder="filter spans by service or name…  (enter: keep, escape: clear)", id="filter")
+        yield Input(
+            placeholder="filter spans by service or name…  (enter: keep, escape: clear)",
+            id="filter",
+        )
         with Horizontal(id="trace-body"):
             yield Waterfall(id="waterfall")
             with VerticalScroll(id="span-box"):
@@ -74,7 +77,8 @@ class TraceScreen(Screen):
             return
         title.update(
             f"{view.endpoint}   trace {view.trace_id} · {ms(view.duration_ns / 1e6)} ms · "
-            f"{len(view.rows):,} spans · {view.critical_count:,} on the critical path · depth {view.depth}"
+            f"{len(view.rows):,} spans · {view.critical_count:,} on the critical path"
+            f" · depth {view.depth}"
         )
         self.query_one(Waterfall).show(view, self.query_one("#filter", Input).value)
 
@@ -117,7 +121,10 @@ def span_details(row: SpanRow) -> Table:
     table.add_column()
     timeout = "none declared" if row.timeout_ms is None else f"{ms(row.timeout_ms)} ms"
     for label, value in (
-        ("service", row.service), ("name", row.name), ("kind", row.kind), ("status", row.status),
+        ("service", row.service),
+        ("name", row.name),
+        ("kind", row.kind),
+        ("status", row.status),
         ("duration", f"{ms(row.duration_ms)} ms"),
         ("starts at", f"+{ms(row.start / 1e6)} ms"),
         ("critical path", f"{ms(row.critical_ms)} ms" if row.segments else "not on it"),

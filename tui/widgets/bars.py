@@ -32,15 +32,22 @@ class ProfileBars(Static):
             self.update("No critical-path profile in the report.")
             return
         table = Table(box=None, padding=(0, 1), show_edge=False)
-        for header, justify in (("Service", "left"), ("Share of critical path", "left"),
-                                ("", "right"), ("p50 ms", "right"), ("p99 ms", "right")):
+        for header, justify in (
+            ("Service", "left"),
+            ("Share of critical path", "left"),
+            ("", "right"),
+            ("p50 ms", "right"),
+            ("p99 ms", "right"),
+        ):
             table.add_column(header, justify=justify, no_wrap=True)
         for index, share in enumerate(profile):
             style = "bars--top" if index == 0 else "bars--bar"
             table.add_row(
                 share.name,
                 Text(bar(share.share), style=self.get_component_rich_style(style, partial=True)),
-                f"{share.share:.0%}", ms(share.p50_ms), ms(share.p99_ms),
+                f"{share.share:.0%}",
+                ms(share.p50_ms),
+                ms(share.p99_ms),
             )
         self.update(table)
 
@@ -53,7 +60,9 @@ class DepthBars(Static):
     def show(self, depths: Sequence[tuple[int, int]], depth_p50: float, depth_max: int) -> None:
         """Draw the counts; without counts, the report's median and maximum."""
         if not depths:
-            self.update(f"Depth p50 {depth_p50:g}, max {depth_max} (no per-trace counts from this source).")
+            self.update(
+                f"Depth p50 {depth_p50:g}, max {depth_max} (no per-trace counts from this source)."
+            )
             return
         total = sum(count for _, count in depths) or 1
         table = Table(box=None, padding=(0, 1), show_edge=False)

@@ -26,8 +26,13 @@ class ServiceGraph(Static):
     """
 
     COMPONENT_CLASSES = {
-        "graph--layer", "graph--node", "graph--peer", "graph--edge",
-        "graph--critical", "graph--async", "graph--error",
+        "graph--layer",
+        "graph--node",
+        "graph--peer",
+        "graph--edge",
+        "graph--critical",
+        "graph--async",
+        "graph--error",
     }
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -64,9 +69,16 @@ class ServiceGraph(Static):
         lines: list[Text] = []
         for node in nodes:
             style = "graph--node" if node.kind == "service" else "graph--peer"
-            lines.append(Text(f"{KIND_MARKS.get(node.kind, '■')} {node.name}",
-                              style=self.get_component_rich_style(style, partial=True)))
-            lines.extend(self._edge(edge, backwards=layer_of[edge.server] <= node.layer) for edge in node.edges)
+            lines.append(
+                Text(
+                    f"{KIND_MARKS.get(node.kind, '■')} {node.name}",
+                    style=self.get_component_rich_style(style, partial=True),
+                )
+            )
+            lines.extend(
+                self._edge(edge, backwards=layer_of[edge.server] <= node.layer)
+                for edge in node.edges
+            )
             lines.append(Text())
         return lines[:-1]
 
@@ -78,9 +90,14 @@ class ServiceGraph(Static):
         else:
             arrow, style = "─▶", "graph--edge"
         line = Text("  ")
-        line.append(f"{arrow} {'↺ ' if backwards else ''}{edge.server}",
-                    style=self.get_component_rich_style(style, partial=True))
+        line.append(
+            f"{arrow} {'↺ ' if backwards else ''}{edge.server}",
+            style=self.get_component_rich_style(style, partial=True),
+        )
         line.append(f" {edge.connection_type}" if edge.is_async else f" p99 {ms(edge.p99_ms)}ms")
         if edge.failed:
-            line.append(f" ✗{edge.failed:,}", style=self.get_component_rich_style("graph--error", partial=True))
+            line.append(
+                f" ✗{edge.failed:,}",
+                style=self.get_component_rich_style("graph--error", partial=True),
+            )
         return line

@@ -74,8 +74,13 @@ class ConnectionBar(Vertical):
             if connection.fetched_at is not None
             else "no data yet"
         )
-        marks = {"live": "● live", "offline": "■ files", "connecting": "◌ connecting",
-                 "lost": "✖ disconnected", "error": "▲ bad answer"}
+        marks = {
+            "live": "● live",
+            "offline": "■ files",
+            "connecting": "◌ connecting",
+            "lost": "✖ disconnected",
+            "error": "▲ bad answer",
+        }
         parts = [marks.get(connection.state, connection.state), connection.source]
         if connection.state != "offline":
             parts.append(f"window {connection.window}")
@@ -87,9 +92,7 @@ class ConnectionBar(Vertical):
         if connection.state in ("lost", "error"):
             retry = f" Retrying every {connection.interval:g}s." if connection.interval else ""
             kept = (
-                " The data below is the last received."
-                if connection.fetched_at is not None
-                else ""
+                " The data below is the last received." if connection.fetched_at is not None else ""
             )
             if connection.state == "lost":
                 what = "Lost the collector"

@@ -48,7 +48,9 @@ class KeyedTable(DataTable):
         keep, at = self.selected_key, self.cursor_row
         keys = [key for key, _ in rows]
         if keys == self._keys or (
-            self.KEY_COLUMN is not None and len(keys) == len(self._keys) and set(keys) == set(self._keys)
+            self.KEY_COLUMN is not None
+            and len(keys) == len(self._keys)
+            and set(keys) == set(self._keys)
         ):
             self._update_in_place(rows)
         else:
@@ -66,7 +68,12 @@ class KeyedTable(DataTable):
         for key, cells in rows:
             for column, old, new in zip(columns, self.get_row(key), cells, strict=True):
                 if old != new:
-                    self.update_cell(key, column, new, update_width=_width(new) > self.columns[column].content_width)
+                    self.update_cell(
+                        key,
+                        column,
+                        new,
+                        update_width=_width(new) > self.columns[column].content_width,
+                    )
         if rows and [key for key, _ in rows] != self._keys:
             order = {key: index for index, (key, _) in enumerate(rows)}
             self.sort(self.KEY_COLUMN, key=lambda cell: order[str(cell)])
@@ -82,8 +89,14 @@ class EndpointsTable(KeyedTable):
     COMPONENT_CLASSES = {"endpoints--errors", "endpoints--worse", "endpoints--better"}
     KEY_COLUMN = "endpoint"
     COLUMNS = (
-        ("endpoint", "Endpoint"), ("rate", "Req/s"), ("errors", "Errors"), ("p50", "p50 ms"),
-        ("p99", "p99 ms"), ("change", "Δp99"), ("depth", "Depth"), ("top", "Top on critical path"),
+        ("endpoint", "Endpoint"),
+        ("rate", "Req/s"),
+        ("errors", "Errors"),
+        ("p50", "p50 ms"),
+        ("p99", "p99 ms"),
+        ("change", "Δp99"),
+        ("depth", "Depth"),
+        ("top", "Top on critical path"),
     )
 
     def on_mount(self) -> None:
@@ -92,8 +105,10 @@ class EndpointsTable(KeyedTable):
 
     def show(self, rows: Sequence[EndpointRow]) -> None:
         """Display ``rows`` in the order given."""
-        styles = {name: self.get_component_rich_style(f"endpoints--{name}", partial=True)
-                  for name in ("errors", "worse", "better")}
+        styles = {
+            name: self.get_component_rich_style(f"endpoints--{name}", partial=True)
+            for name in ("errors", "worse", "better")
+        }
         self.replace_rows([(row.key, self._cells(row, styles)) for row in rows])
 
     @staticmethod
@@ -138,12 +153,26 @@ class FindingsTable(KeyedTable):
 
     def show(self, rows: Sequence[FindingRow]) -> None:
         """Display ``rows`` in the order given (already worst first)."""
-        styles = {name: self.get_component_rich_style(f"findings--{name}", partial=True) for name in self.MARKS}
-        self.replace_rows([
-            (row.key, (Text(self.MARKS.get(row.severity, row.severity), style=styles.get(row.severity, "")),
-                       row.rule, row.subject))
-            for row in rows
-        ])
+        styles = {
+            name: self.get_component_rich_style(f"findings--{name}", partial=True)
+            for name in self.MARKS
+        }
+        self.replace_rows(
+            [
+                (
+                    row.key,
+                    (
+                        Text(
+                            self.MARKS.get(row.severity, row.severity),
+                            style=styles.get(row.severity, ""),
+                        ),
+                        row.rule,
+                        row.subject,
+                    ),
+                )
+                for row in rows
+            ]
+        )
 
 
 class ExemplarsTable(KeyedTable):
@@ -165,6 +194,9 @@ class ExemplarsTable(KeyedTable):
             if exemplar.error:
                 result.stylize(self.get_component_rich_style("exemplars--error", partial=True))
             rows.append(
-                (exemplar.trace_id, (exemplar.trace_id, Text(ms(exemplar.duration_ms), justify="right"), result))
+                (
+                    exemplar.trace_id,
+                    (exemplar.trace_id, Text(ms(exemplar.duration_ms), justify="right"), result),
+                )
             )
         self.replace_rows(rows)

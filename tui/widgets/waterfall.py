@@ -39,8 +39,13 @@ class Waterfall(ScrollView, can_focus=True):
         Binding("c", "next_critical", "Next on critical path"),
     ]
     COMPONENT_CLASSES = {
-        "waterfall--cursor", "waterfall--critical", "waterfall--span", "waterfall--track",
-        "waterfall--error", "waterfall--label-critical", "waterfall--service",
+        "waterfall--cursor",
+        "waterfall--critical",
+        "waterfall--span",
+        "waterfall--track",
+        "waterfall--error",
+        "waterfall--label-critical",
+        "waterfall--service",
     }
 
     cursor: reactive[int] = reactive(0, always_update=True)
@@ -127,21 +132,29 @@ class Waterfall(ScrollView, can_focus=True):
         base = self.rich_style
         if index == self.cursor:
             # The cursor's background goes under every segment, so it shows through the bar.
-            base = base + self.get_component_rich_style("waterfall--cursor", partial=not self.has_focus)
-        return Strip(self._line(row, width, base), width).extend_cell_length(width, base).crop(0, width)
+            base = base + self.get_component_rich_style(
+                "waterfall--cursor", partial=not self.has_focus
+            )
+        return (
+            Strip(self._line(row, width, base), width)
+            .extend_cell_length(width, base)
+            .crop(0, width)
+        )
 
     def _line(self, row: SpanRow, width: int, base: Style) -> list[Segment]:
         style = self.get_component_rich_style
         critical = bool(row.segments)
         indent = "  " * min(row.indent, MAX_INDENT)
         service = f"{row.service} "
-        label = (indent + service + row.name)[:LABEL_WIDTH - 1].ljust(LABEL_WIDTH)
+        label = (indent + service + row.name)[: LABEL_WIDTH - 1].ljust(LABEL_WIDTH)
         cut = min(len(indent) + len(service), LABEL_WIDTH)
         name_style = base + style("waterfall--label-critical", partial=True) if critical else base
-        duration_style = base + style("waterfall--error", partial=True) if row.status == "error" else base
+        duration_style = (
+            base + style("waterfall--error", partial=True) if row.status == "error" else base
+        )
         segments = [
-            Segment(label[:len(indent)], base),
-            Segment(label[len(indent):cut], base + style("waterfall--service", partial=True)),
+            Segment(label[: len(indent)], base),
+            Segment(label[len(indent) : cut], base + style("waterfall--service", partial=True)),
             Segment(label[cut:], name_style),
             Segment(ms(row.duration_ms).rjust(DURATION_WIDTH - 1) + " ", duration_style),
         ]
