@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import pty
+import select
+import signal
+import struct
+import sys
+import termios
+import time
+
 import pytest
 
 from critpath.cli import build_parser, main
@@ -54,3 +65,34 @@ def test_bad_arguments_are_refused_with_exit_code_2(argv, message, capsys):
         make_source(parse(*argv))
     assert main(["tui", *argv]) == ExitCode.BAD_INPUT
     assert message in capsys.readouterr().err
+
+
+def test_the_command_runs_in_a_terminal_and_q_quits():
+    """End to end: ``critpath tui FILE`` in a pseudo-terminal draws the endpoint, exits 0 on q."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become the command
+        os.environ.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
+        os.execv(sys.executable, [sys.executable, "-m", "critpath", "tui", str(COMPOSE[0])])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    screen, status = b"", None
+    deadline = time.monotonic() + 60
+    try:
+        while b"nginx-web-server" not in screen:
+            assert time.monotonic() < deadline, screen.decode(errors="replace")[-2000:]
+            if select.select([fd], [], [], 0.2)[0]:
+                screen += os.read(fd, 65536)
+        os.write(fd, b"q")
+        while status is None:
+            assert time.monotonic() < deadline, "critpath tui did not exit on q"
+            done, code = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = code
+            elif select.select([fd], [], [], 0.2)[0]:
+                with contextlib.suppress(OSError):  # the child may close the terminal first
+                    os.read(fd, 65536)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        if status is None:  # a failed assertion above: do not leave the child behind
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+        os.close(fd)

@@ -135,3 +135,12 @@ async def test_finding_shows_evidence_affected_endpoints_and_suggestion(bank_app
         assert isinstance(bank_app.screen, EndpointScreen) and bank_app.screen.key == AUTHORIZE_KEY
         await pilot.press("escape", "escape")
         assert isinstance(bank_app.screen, OverviewScreen)
+
+
+async def test_clicking_a_waterfall_line_selects_that_span(bank_app):
+    async with bank_app.run_test(size=SIZE) as pilot:
+        screen = await open_authorize_trace(pilot)
+        waterfall = screen.query_one(Waterfall)
+        await pilot.click(waterfall, offset=(5, 4))
+        assert waterfall.selected.name == "SELECT merchants"
+        assert "db.statement" in text_of(screen.query_one("#span-details"))
