@@ -54,8 +54,14 @@ def sanitized_windows(
     return windows, kids, parents
 
 
-def reference_path(trace: Trace, root_id: str | None = None, exclude: Collection[str] = ()) -> list[Segment]:
-    """The critical path by the literal, quadratic walk."""
+def reference_path(
+    trace: Trace, root_id: str | None = None, exclude: Collection[str] = (), *, jaeger_ui_ties: bool = False
+) -> list[Segment]:
+    """The critical path by the literal, quadratic walk.
+
+    ``jaeger_ui_ties`` applies Jaeger UI's rule on the way back (a child must end strictly
+    before the cursor) instead of the Go port's and critpath's (at or before).
+    """
     root_id = trace.roots[0] if root_id is None else root_id
     windows, kids, parents = sanitized_windows(trace, root_id, exclude)
     sections: list[tuple[str, int, int]] = []
@@ -66,7 +72,10 @@ def reference_path(trace: Trace, root_id: str | None = None, exclude: Collection
         last = None
         for kid_id in kids[span_id]:  # trace order: the first of equal ends wins
             kid_start, kid_end = windows[kid_id]
-            if returning_at is None or (kid_start < returning_at and kid_end <= returning_at):
+            if returning_at is None or (
+                kid_start < returning_at
+                and (kid_end < returning_at if jaeger_ui_ties else kid_end <= returning_at)
+            ):
                 if last is None or kid_end > windows[last][1]:
                     last = kid_id
         if last is not None:

@@ -11,6 +11,7 @@ import pytest
 
 from analyzer.assemble import assemble
 from analyzer.critical_path import critical_path, critical_paths
+from tests.critical_path.reference import reference_path
 from tests.critical_path.timeline import segments, spans
 
 # (name, drawing, expected path of the primary root)
@@ -329,3 +330,17 @@ def test_unknown_root_and_excluded_root_are_errors():
         critical_path(trace, "nope")
     with pytest.raises(ValueError, match="cannot be excluded"):
         critical_path(trace, exclude={"root"})
+
+
+def test_back_to_back_children_are_where_critpath_and_jaeger_ui_differ():
+    """
+    time    0    5    10
+    root    |=========|
+      a      |==|
+      b         |===|
+    """
+    [trace] = assemble(spans(test_back_to_back_children_are_where_critpath_and_jaeger_ui_differ.__doc__))
+    ours = segments(("root", 0, 1), ("a", 1, 4), ("b", 4, 8), ("root", 8, 10))
+    assert critical_path(trace) == ours
+    # Jaeger UI takes only children ending strictly before the cursor: a's time goes to root.
+    assert reference_path(trace, jaeger_ui_ties=True) == segments(("root", 0, 4), ("b", 4, 8), ("root", 8, 10))
