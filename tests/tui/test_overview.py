@@ -121,9 +121,9 @@ async def test_graph_is_layered_and_marks_edges(bank_app):
             < header.index("depth 2")
             < header.index("depth 3")
         )
-        assert "━▶ enrichment p99 820ms ✗11" in text
+        assert "━▶ enrichment 820ms ✗11" in text
         assert "┄▷ feed rabbitmq" in text
-        assert "─▶ sqlite p99 14.0ms" in text
+        assert "─▶ sqlite 14.0ms" in text
         assert "▤ sqlite" in text and "◇ user" in text
 
 

@@ -55,19 +55,21 @@ class OverviewScreen(Screen):
             placeholder="filter endpoints, findings and services…  (enter: keep, escape: clear)",
             id="filter",
         )
-        with Horizontal(id="tables"):
-            with Vertical(id="endpoints-box"):
-                yield Static(id="endpoints-title", classes="title")
-                yield EndpointsTable(id="endpoints")
+        # Endpoints get the full width: the top critical-path service is the last column.
+        with Vertical(id="endpoints-box"):
+            yield Static(id="endpoints-title", classes="title")
+            yield EndpointsTable(id="endpoints")
+        with Horizontal(id="lower"):
             with Vertical(id="findings-box"):
                 yield Static("Findings, worst first", classes="title")
                 yield FindingsTable(id="findings")
-        yield Static(
-            "Service graph  ━▶ critical path  ─▶ request/response  ┄▷ queue  ✗ failed",
-            classes="title",
-        )
-        with ScrollableContainer(id="graph-box"):
-            yield ServiceGraph(id="graph")
+            with Vertical(id="graph-panel"):
+                yield Static(
+                    "Service graph (p99 per call)  ━▶ critical  ─▶ call  ┄▷ queue  ✗ failed",
+                    classes="title",
+                )
+                with ScrollableContainer(id="graph-box"):
+                    yield ServiceGraph(id="graph")
         yield Footer()
 
     def on_mount(self) -> None:
