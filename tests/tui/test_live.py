@@ -193,3 +193,22 @@ async def test_slower_and_failing_endpoints_stand_out_against_the_longer_window(
         assert worse.spans and better.spans and worse.spans[0].style != better.spans[0].style
         await pilot.press("s")
         assert column(table, 0)[0] == AUTHORIZE_KEY and app.screen.sort_key == "change"
+
+
+async def test_an_endpoint_that_leaves_the_window_keeps_its_last_numbers(server):
+    app = CritpathApp(CollectorSource(server.url), interval=INTERVAL, clock=FixedClock())
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one(EndpointsTable)
+        await wait_for(pilot, lambda: table.row_count == 4)
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EndpointScreen) and screen.key == "feed GET /feed"
+        quiet = copy.deepcopy(server.report)
+        quiet["endpoints"] = [e for e in quiet["endpoints"] if e["service"] != "feed"]
+        server.report = quiet
+        title = screen.query_one("#endpoint-title")
+        await wait_for(pilot, lambda: "not in the current report" in text_of(title))
+        assert "feed" in text_of(screen.query_one("#profile"))  # the last profile stays
+        await pilot.press("escape")
+        assert "feed GET /feed" not in column(table, 0)
