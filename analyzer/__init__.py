@@ -1,50 +1,27 @@
 """critpath's pure analysis core: span model, decoders, assembly, critical path,
 service graph, rules and report. It performs no I/O: decoders take bytes.
 
-Public names are imported lazily so ``import analyzer`` stays cheap.
+The public names are imported here eagerly, not lazily: several share their name with
+the submodule that defines them (``decode``, ``assemble``, ``critical_path``), and importing
+such a submodule later would otherwise replace the function with the module.
 """
 
-from __future__ import annotations
+from analyzer.aggregate import Aggregate, TraceContext, trace_context
+from analyzer.assemble import assemble
+from analyzer.config import AnalysisConfig
+from analyzer.critical_path import critical_path, critical_path_depth, critical_paths
+from analyzer.decode import DecodeError, decode
+from analyzer.gate import judge
+from analyzer.graph import GraphAggregate
+from analyzer.model import Endpoint, Event, Link, Segment, Span, SpanKind, StatusCode, Trace
+from analyzer.report import analyze_spans, build_report, paths_document, trace_document
+from analyzer.rules import CallAggregate, Finding, evaluate
+from analyzer.stats import LatencySketch
 
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "Span": "analyzer.model",
-    "SpanKind": "analyzer.model",
-    "StatusCode": "analyzer.model",
-    "Link": "analyzer.model",
-    "Event": "analyzer.model",
-    "Segment": "analyzer.model",
-    "Trace": "analyzer.model",
-    "Endpoint": "analyzer.model",
-    "decode": "analyzer.decode",
-    "DecodeError": "analyzer.decode",
-    "assemble": "analyzer.assemble",
-    "critical_path": "analyzer.critical_path",
-    "critical_paths": "analyzer.critical_path",
-    "critical_path_depth": "analyzer.critical_path",
-    "LatencySketch": "analyzer.stats",
-    "GraphAggregate": "analyzer.graph",
-    "Aggregate": "analyzer.aggregate",
-    "TraceContext": "analyzer.aggregate",
-    "trace_context": "analyzer.aggregate",
-    "analyze_spans": "analyzer.report",
-    "build_report": "analyzer.report",
-    "trace_document": "analyzer.report",
-    "paths_document": "analyzer.report",
-    "AnalysisConfig": "analyzer.config",
-    "CallAggregate": "analyzer.rules",
-    "Finding": "analyzer.rules",
-    "evaluate": "analyzer.rules",
-    "judge": "analyzer.gate",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'analyzer' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__all__ = [
+    "Aggregate", "AnalysisConfig", "CallAggregate", "DecodeError", "Endpoint", "Event",
+    "Finding", "GraphAggregate", "LatencySketch", "Link", "Segment", "Span", "SpanKind",
+    "StatusCode", "Trace", "TraceContext", "analyze_spans", "assemble", "build_report",
+    "critical_path", "critical_path_depth", "critical_paths", "decode", "evaluate", "judge",
+    "paths_document", "trace_context", "trace_document",
+]
