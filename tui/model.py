@@ -239,6 +239,8 @@ class TraceView:
     duration_ns: int
     depth: int
     rows: tuple[SpanRow, ...]
+    extent_ns: int = 0
+    """Where the timeline ends: the root's end, or later when asynchronous work outlives it."""
 
     @property
     def critical_count(self) -> int:
@@ -616,6 +618,7 @@ def build_trace_view(
         or max((row.end for row in rows), default=0),
         depth=int(doc.get("depth") or 0),
         rows=tuple(rows),
+        extent_ns=max((row.end for row in rows), default=0),
     )
 
 

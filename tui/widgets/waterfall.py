@@ -101,12 +101,15 @@ class Waterfall(ScrollView, can_focus=True):
         self.post_message(self.Highlighted(self.selected))
 
     def action_move(self, delta: int) -> None:
+        """Move the cursor by ``delta`` lines."""
         self.cursor += delta
 
     def action_page(self, direction: int) -> None:
+        """Move the cursor a screenful up (-1) or down (1)."""
         self.cursor += direction * max(1, self.scrollable_content_region.height - 1)
 
     def action_jump(self, index: int) -> None:
+        """Move the cursor to line ``index`` (-1: the last)."""
         self.cursor = index if index >= 0 else len(self._visible) - 1
 
     def action_next_critical(self) -> None:
@@ -163,10 +166,11 @@ class Waterfall(ScrollView, can_focus=True):
         return segments
 
     def _bar(self, row: SpanRow, width: int, base: Style) -> list[Segment]:
-        total = self._view.duration_ns if self._view else 0
-        total = max(total, 1)
+        view = self._view
+        total = max(view.duration_ns, view.extent_ns, 1) if view else 1
 
         def cells(start: int, end: int) -> range:
+            # Every span gets at least one cell, however short, so none vanishes.
             first = min(width - 1, max(0, start * width // total))
             last = max(first + 1, min(width, -(-end * width // total)))
             return range(first, last)
