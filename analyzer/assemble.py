@@ -85,7 +85,9 @@ def assemble(spans: Iterable[Span]) -> list[Trace]:
         if span.end_ns - span.start_ns > kept.end_ns - kept.start_ns:
             group[span.span_id] = span
 
-    traces = [_build(trace_id, group, duplicates.get(trace_id, 0)) for trace_id, group in by_trace.items()]
+    traces = [
+        _build(trace_id, group, duplicates.get(trace_id, 0)) for trace_id, group in by_trace.items()
+    ]
     traces.sort(key=_trace_order)
     return traces
 

@@ -102,7 +102,9 @@ def critical_path(
     if root is None:
         raise ValueError(f"trace {trace.trace_id}: span {root_id} is not in the trace")
     if root_id in exclude:
-        raise ValueError(f"trace {trace.trace_id}: the root {root_id} cannot be excluded from its own path")
+        raise ValueError(
+            f"trace {trace.trace_id}: the root {root_id} cannot be excluded from its own path"
+        )
 
     start, end = root.start_ns, max(root.end_ns, root.start_ns)
     if start == end:
@@ -150,7 +152,10 @@ def critical_path(
             kid_id = kids[i + 2]
             # A frame whose candidates are used up keeps none: on a deep chain every
             # frame is alive at once, and what it does not hold the collector never scans.
-            stack.append((owner, owner_start, kids, i + 3) if i + 3 < n else (owner, owner_start, (), 0))
+            if i + 3 < n:
+                stack.append((owner, owner_start, kids, i + 3))
+            else:
+                stack.append((owner, owner_start, (), 0))
             owner, owner_start = kid_id, kid_start
             kids = _candidates(spans[kid_id], kid_start, kid_end, children, spans, exclude)
             i = 0

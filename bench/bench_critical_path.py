@@ -34,7 +34,8 @@ def run(quick: bool) -> str:
     """Measure every size and shape; return the report as text."""
     sizes = QUICK_SIZES if quick else SIZES
     lines = [
-        f"target: critical path <= {TARGET_US_PER_SPAN:.1f} µs/span at every size (CPU time, best of 3)",
+        f"target: critical path <= {TARGET_US_PER_SPAN:.1f} µs/span at every size "
+        "(CPU time, best of 3)",
         "reference: one linear pass summing the same spans' durations; (Nx) = multiple of it",
         "path, gc paused: the same walk with the cyclic garbage collector paused, as timeit does;",
         "  the gap to 'path' is the collector re-scanning the heap (the input trace included)",
@@ -100,7 +101,9 @@ def _make(shape: str, n: int, rng: random.Random) -> list[Span]:
     """``n`` spans of one trace in the given shape, shuffled (arrival order is never tree order)."""
     ids = [f"{i + 1:016x}" for i in range(n)]
 
-    def span(i: int, parent: int | None, start: int, end: int, kind: SpanKind = SpanKind.SERVER, **extra) -> Span:
+    def span(
+        i: int, parent: int | None, start: int, end: int, kind: SpanKind = SpanKind.SERVER, **extra
+    ) -> Span:
         return Span(
             TRACE_ID, ids[i], None if parent is None else ids[parent], f"svc{i % 7}", "op",
             kind, start, end, **extra,

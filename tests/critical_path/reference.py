@@ -55,7 +55,11 @@ def sanitized_windows(
 
 
 def reference_path(
-    trace: Trace, root_id: str | None = None, exclude: Collection[str] = (), *, jaeger_ui_ties: bool = False
+    trace: Trace,
+    root_id: str | None = None,
+    exclude: Collection[str] = (),
+    *,
+    jaeger_ui_ties: bool = False,
 ) -> list[Segment]:
     """The critical path by the literal, quadratic walk.
 

@@ -162,7 +162,8 @@ def test_every_span_lands_in_exactly_one_tree_of_a_random_messy_stream():
     for sid in ids:
         parent = rng.choice([None, "ffffffffffffffff", sid, *rng.sample(ids, 3)])
         start = rng.randrange(1000)
-        stream.append(Span("a" * 32, sid, parent, "svc", "op", SpanKind.SERVER, start, start + rng.randrange(-5, 50)))
+        end = start + rng.randrange(-5, 50)
+        stream.append(Span("a" * 32, sid, parent, "svc", "op", SpanKind.SERVER, start, end))
     stream += rng.sample(stream, 40)  # duplicates
     rng.shuffle(stream)
     [trace] = assemble(stream)
@@ -179,7 +180,10 @@ def test_every_span_lands_in_exactly_one_tree_of_a_random_messy_stream():
 def test_assembly_and_path_of_a_100000_span_chain_need_no_recursion():
     n = 100_000
     chain = [
-        Span("c" * 32, f"{i:016x}", f"{i - 1:016x}" if i else None, f"svc{i % 3}", "op", SpanKind.SERVER, i, 2 * n - i)
+        Span(
+            "c" * 32, f"{i:016x}", f"{i - 1:016x}" if i else None, f"svc{i % 3}", "op",
+            SpanKind.SERVER, i, 2 * n - i,
+        )
         for i in range(n)
     ]
     [trace] = assemble(reversed(chain))

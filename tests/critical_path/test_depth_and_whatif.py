@@ -24,16 +24,31 @@ WHAT_IF = """
     """
 
 # (name, excluded span ids, expected path)
+UNCHANGED = [("root", 0, 2), ("b", 2, 3), ("c", 3, 7), ("b", 7, 8), ("root", 8, 10)]
 EXCLUDE_CASES = [
-    ("nothing excluded", set(), [("root", 0, 2), ("b", 2, 3), ("c", 3, 7), ("b", 7, 8), ("root", 8, 10)]),
-    ("the critical child: the next one that fits takes over", {"b"}, [("root", 0, 1), ("a", 1, 4), ("root", 4, 10)]),
-    ("a grandchild: its parent owns its window", {"c"}, [("root", 0, 2), ("b", 2, 8), ("root", 8, 10)]),
-    ("a span of no tree: nothing changes", {"nope"}, [("root", 0, 2), ("b", 2, 3), ("c", 3, 7), ("b", 7, 8), ("root", 8, 10)]),
-    ("a whole subtree, named twice", {"b", "c"}, [("root", 0, 1), ("a", 1, 4), ("root", 4, 10)]),
+    ("nothing excluded", set(), UNCHANGED),
+    (
+        "the critical child: the next one that fits takes over",
+        {"b"},
+        [("root", 0, 1), ("a", 1, 4), ("root", 4, 10)],
+    ),
+    (
+        "a grandchild: its parent owns its window",
+        {"c"},
+        [("root", 0, 2), ("b", 2, 8), ("root", 8, 10)],
+    ),
+    ("a span of no tree: nothing changes", {"nope"}, UNCHANGED),
+    (
+        "a whole subtree, named twice",
+        {"b", "c"},
+        [("root", 0, 1), ("a", 1, 4), ("root", 4, 10)],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("exclude", "expected"), [c[1:] for c in EXCLUDE_CASES], ids=[c[0] for c in EXCLUDE_CASES])
+@pytest.mark.parametrize(
+    ("exclude", "expected"), [c[1:] for c in EXCLUDE_CASES], ids=[c[0] for c in EXCLUDE_CASES]
+)
 def test_exclude(exclude, expected):
     [trace] = assemble(spans(WHAT_IF))
     assert critical_path(trace, exclude=frozenset(exclude)) == segments(*expected)
@@ -82,9 +97,13 @@ def test_deferral_savings_do_not_count_time_a_sibling_takes_over():
       audit    |====|
     """
     [trace] = assemble(spans(test_deferral_savings_do_not_count_time_a_sibling_takes_over.__doc__))
-    assert critical_path(trace) == segments(("root", 0, 1), ("read", 1, 3), ("audit", 3, 8), ("root", 8, 10))
+    assert critical_path(trace) == segments(
+        ("root", 0, 1), ("read", 1, 3), ("audit", 3, 8), ("root", 8, 10)
+    )
     # Queued, audit frees 3..8, but cache was running until 5: the root saves 5..8 only.
-    assert critical_path(trace, exclude={"audit"}) == segments(("root", 0, 1), ("cache", 1, 5), ("root", 5, 10))
+    assert critical_path(trace, exclude={"audit"}) == segments(
+        ("root", 0, 1), ("cache", 1, 5), ("root", 5, 10)
+    )
     assert deferral_savings(trace, "audit") == 3
 
 
@@ -145,7 +164,9 @@ DEPTH_CASES = [
 
 
 @pytest.mark.parametrize(
-    ("drawing", "path_depth", "deepest"), [c[1:] for c in DEPTH_CASES], ids=[c[0] for c in DEPTH_CASES]
+    ("drawing", "path_depth", "deepest"),
+    [c[1:] for c in DEPTH_CASES],
+    ids=[c[0] for c in DEPTH_CASES],
 )
 def test_critical_path_depth(drawing, path_depth, deepest):
     [trace] = assemble(spans(drawing))

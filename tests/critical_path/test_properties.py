@@ -72,7 +72,8 @@ def traces(draw) -> Trace:
 
 def snapshot(trace: Trace) -> tuple:
     """Everything mutable a trace holds (spans themselves are frozen)."""
-    return (dict(trace.spans), {k: list(v) for k, v in trace.children.items()}, trace.roots, trace.orphans)
+    children = {k: list(v) for k, v in trace.children.items()}
+    return (dict(trace.spans), children, trace.roots, trace.orphans)
 
 
 def assert_tiles(trace: Trace, root_id: str, path) -> None:
@@ -158,7 +159,8 @@ def test_depths_follow_service_changes_and_bound_the_path_depth(trace):
     summary = summarize_path(trace)
     assert summary.depth == critical_path_depth(trace, critical_path(trace))
     assert 1 <= summary.depth <= max(depths.values())
-    assert sum(summary.service_ns.values()) == summary.segments[-1].end_ns - summary.segments[0].start_ns
+    window = summary.segments[-1].end_ns - summary.segments[0].start_ns
+    assert sum(summary.service_ns.values()) == window
     assert summary.critical_ids == {s.span_id for s in summary.segments}
 
 
@@ -212,7 +214,7 @@ def test_random_big_traces_agree_with_the_literal_walk():
 def test_segments_from_the_fast_constructor_are_ordinary_segments():
     # The module itself: the package attribute ``analyzer.critical_path`` means the function.
     module = importlib.import_module("analyzer.critical_path")
-    assert module._FAST_SEGMENTS, "Segment changed shape: the walk fell back to the slow constructor"
+    assert module._FAST_SEGMENTS, "Segment changed shape: the walk uses the slow constructor"
     [made] = module._segments(["a"], [1], [2])
     plain = Segment("a", 1, 2)
     assert type(made) is Segment

@@ -29,7 +29,9 @@ def test_all_twelve_traces_are_here():
     assert len(JAEGER) == 12
 
 
-@pytest.mark.parametrize("path", JAEGER, ids=[p.stem.removeprefix("deathstarbench-") for p in JAEGER])
+@pytest.mark.parametrize(
+    "path", JAEGER, ids=[p.stem.removeprefix("deathstarbench-") for p in JAEGER]
+)
 def test_jaeger_trace_path_tiles_the_root_and_agrees_with_the_literal_walk(path):
     trace = load(path)
     assert len(trace.roots) == 1 and not trace.orphans and trace.duplicates == 0
@@ -74,7 +76,8 @@ def test_read_home_timeline_median_path_exactly():
         ("c67bf7bbe75a38e2", 29168, 75459),
         ("c1987206b51dd521", 75459, 75546),
     ]
-    assert critical_path(trace) == [Segment(s, origin + a * 1000, origin + b * 1000) for s, a, b in rows]
+    expected = [Segment(s, origin + a * 1000, origin + b * 1000) for s, a, b in rows]
+    assert critical_path(trace) == expected
     summary = summarize_path(trace)
     assert dict(summary.service_ns) == {
         "nginx-web-server": 73_443_000,
@@ -119,9 +122,13 @@ def test_an_sdk_made_otlp_trace_with_messaging_and_links():
         with builder.span("gateway", "accounts.debit", T0 + 10, T0 + 40, kind="client"):
             with builder.span("accounts", "debit", T0 + 15, T0 + 35, kind="server"):
                 pass
-        with builder.span("gateway", "publish transfer", T0 + 45, T0 + 50, kind="producer") as producer:
+        with builder.span(
+            "gateway", "publish transfer", T0 + 45, T0 + 50, kind="producer"
+        ) as producer:
             pass
-        with builder.span("notifier", "consume transfer", T0 + 55, T0 + 95, kind="consumer", parent=producer):
+        with builder.span(
+            "notifier", "consume transfer", T0 + 55, T0 + 95, kind="consumer", parent=producer
+        ):
             pass
         with builder.span("gateway", "ledger.write", T0 + 60, T0 + 90, kind="client"):
             pass

@@ -281,7 +281,8 @@ def test_multiple_roots_each_have_a_path_and_the_earliest_is_primary():
     early   |=====|
       a       |==|
     """
-    [trace] = assemble(spans(test_multiple_roots_each_have_a_path_and_the_earliest_is_primary.__doc__))
+    drawing = test_multiple_roots_each_have_a_path_and_the_earliest_is_primary.__doc__
+    [trace] = assemble(spans(drawing))
     assert trace.roots == ("early", "late")
     assert critical_path(trace) == segments(("early", 0, 2), ("a", 2, 5), ("early", 5, 6))
     assert critical_paths(trace) == {
@@ -342,8 +343,10 @@ def test_back_to_back_children_are_where_critpath_and_jaeger_ui_differ():
       a      |==|
       b         |===|
     """
-    [trace] = assemble(spans(test_back_to_back_children_are_where_critpath_and_jaeger_ui_differ.__doc__))
+    drawing = test_back_to_back_children_are_where_critpath_and_jaeger_ui_differ.__doc__
+    [trace] = assemble(spans(drawing))
     ours = segments(("root", 0, 1), ("a", 1, 4), ("b", 4, 8), ("root", 8, 10))
     assert critical_path(trace) == ours
     # Jaeger UI takes only children ending strictly before the cursor: a's time goes to root.
-    assert reference_path(trace, jaeger_ui_ties=True) == segments(("root", 0, 4), ("b", 4, 8), ("root", 8, 10))
+    jaeger_ui = segments(("root", 0, 4), ("b", 4, 8), ("root", 8, 10))
+    assert reference_path(trace, jaeger_ui_ties=True) == jaeger_ui

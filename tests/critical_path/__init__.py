@@ -1,0 +1,1 @@
+"""Trace assembly, critical path and critical-path depth: specification, properties, real traces."""
