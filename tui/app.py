@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, get_current_worker
 
-from tui.messages import ReportLoaded, SourceFailed
+from tui.messages import OpenEndpoint, OpenFinding, OpenTrace, ReportLoaded, SourceFailed
 from tui.model import BASELINES, Overview, build_overview
 from tui.screens.endpoint import EndpointScreen
 from tui.screens.finding import FindingScreen
@@ -153,6 +153,15 @@ class CritpathApp(App[None]):
         """Leave a drill-down screen (the overview stays)."""
         if len(self.screen_stack) > 1:
             self.pop_screen()
+
+    def on_open_endpoint(self, message: OpenEndpoint) -> None:
+        self.open_endpoint(message.key)
+
+    def on_open_finding(self, message: OpenFinding) -> None:
+        self.open_finding(message.key)
+
+    def on_open_trace(self, message: OpenTrace) -> None:
+        self.open_trace(message.trace_id)
 
     def open_endpoint(self, key: str) -> None:
         """Drill into the endpoint ``"service name"``."""

@@ -64,3 +64,27 @@ class LoadFailed(Message):
     def __init__(self, error: str) -> None:
         super().__init__()
         self.error = error
+
+
+class OpenEndpoint(Message):
+    """A screen asks to drill into an endpoint (``"service name"``); the app pushes it."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+
+class OpenFinding(Message):
+    """A screen asks to drill into a finding (its key); the app pushes it."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+
+class OpenTrace(Message):
+    """A screen asks to open a trace's waterfall; the app pushes it."""
+
+    def __init__(self, trace_id: str) -> None:
+        super().__init__()
+        self.trace_id = trace_id

@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
-from tui.messages import EndpointLoaded, LoadFailed
+from tui.messages import EndpointLoaded, LoadFailed, OpenTrace
 from tui.model import EndpointRow, Overview, build_endpoint_detail
 from tui.sources import SourceError
 from tui.widgets.bars import DepthBars, ProfileBars
@@ -111,9 +111,9 @@ class EndpointScreen(Screen):
         """Open the exemplar under the cursor."""
         key = self.query_one(ExemplarsTable).selected_key
         if key:
-            self.app.open_trace(key)
+            self.post_message(OpenTrace(key))
 
     @on(DataTable.RowSelected, "#exemplars")
     def _exemplar_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.app.open_trace(event.row_key.value)
+        self.post_message(OpenTrace(event.row_key.value))

@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from tui.messages import OpenEndpoint
 from tui.model import FindingRow, Overview
 from tui.widgets.status import ConnectionBar
 from tui.widgets.tables import EndpointsTable
@@ -73,12 +74,12 @@ class FindingScreen(Screen):
         """Open the affected endpoint under the cursor."""
         key = self.query_one(EndpointsTable).selected_key
         if key:
-            self.app.open_endpoint(key)
+            self.post_message(OpenEndpoint(key))
 
     @on(DataTable.RowSelected, "#affected")
     def _affected_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.app.open_endpoint(event.row_key.value)
+        self.post_message(OpenEndpoint(event.row_key.value))
 
 
 def evidence_table(finding: FindingRow) -> Table:

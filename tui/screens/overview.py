@@ -9,6 +9,7 @@ from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from tui.messages import OpenEndpoint, OpenFinding
 from tui.model import SORT_KEYS, Overview, matches, sort_endpoints
 from tui.widgets.graph import ServiceGraph
 from tui.widgets.status import ConnectionBar
@@ -115,9 +116,9 @@ class OverviewScreen(Screen):
         """Drill into the endpoint or finding under the cursor of the focused table."""
         focused = self.focused
         if isinstance(focused, EndpointsTable) and focused.selected_key:
-            self.app.open_endpoint(focused.selected_key)
+            self.post_message(OpenEndpoint(focused.selected_key))
         elif isinstance(focused, FindingsTable) and focused.selected_key:
-            self.app.open_finding(focused.selected_key)
+            self.post_message(OpenFinding(focused.selected_key))
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
@@ -125,9 +126,9 @@ class OverviewScreen(Screen):
         event.stop()
         key = event.row_key.value
         if isinstance(event.data_table, EndpointsTable):
-            self.app.open_endpoint(key)
+            self.post_message(OpenEndpoint(key))
         elif isinstance(event.data_table, FindingsTable):
-            self.app.open_finding(key)
+            self.post_message(OpenFinding(key))
 
     @on(DataTable.HeaderSelected, "#endpoints")
     def _header_selected(self, event: DataTable.HeaderSelected) -> None:
