@@ -1,7 +1,12 @@
-"""A durable work queue in SQLite, traced with PRODUCER and CONSUMER spans.
+"""The durable work queue: its interface, the SQLite backend, and the traced
+producer (:func:`publish`) and consumer (:class:`QueueWorker`) every backend shares.
 
-Messages are rows. A consumer *claims* a message by making it invisible for a lease; it
-deletes (acks) the row only after its handler succeeded. A consumer that crashes or
+Two backends implement :class:`WorkQueue`: :class:`SqliteQueue` here (the embedded
+default) and :class:`instrumented_bank.redis_queue.RedisQueue` (Redis Streams, the broker
+docker-compose runs). :func:`open_queue` picks one from the ``BANK_QUEUE_URL`` setting.
+
+In SQLite, messages are rows. A consumer *claims* a message by making it invisible for a
+lease; it deletes (acks) the row only after its handler succeeded. A consumer that crashes or
 restarts mid-message therefore loses nothing: the lease expires and the message is
 delivered again (at-least-once, so handlers must be idempotent). A message that keeps
 failing is moved to ``dead_letters`` after ``max_attempts`` deliveries.
@@ -20,14 +25,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from instrumented_bank.db import open_connection
+from instrumented_bank.settings import QUEUE_URL_SCHEMES
 
 MESSAGING_SYSTEM = "sqlite-queue"
+#: The SQLite backend's file in the data directory, shared by every service process.
+QUEUE_FILE = "queue.sqlite"
+#: How long a worker waits after its queue failed before polling again.
+ERROR_BACKOFF_S = 1.0
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -54,17 +64,68 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A claimed message: ack it by id once handled."""
+    """A claimed message: ack it by id once handled (a row id in SQLite, an entry id such
+    as ``1700000000000-0`` in a Redis stream)."""
 
-    id: int
+    id: int | str
     destination: str
     headers: dict[str, str]
     body: Any
     attempts: int
 
 
+class WorkQueue(Protocol):
+    """What producers and consumers need from a backend. Delivery is at-least-once: a
+    claimed message stays stored until :meth:`ack`, and comes back if its consumer dies."""
+
+    #: The ``messaging.system`` attribute of this backend's spans.
+    messaging_system: str
+
+    def put(
+        self, destination: str, body: Any, headers: Mapping[str, str] | None = None
+    ) -> int | str:
+        """Store a message and return its id."""
+
+    def claim(self, destination: str) -> Message | None:
+        """Take the next deliverable message for ``destination``, or ``None``."""
+
+    def ack(self, message: Message) -> None:
+        """Forget a handled message."""
+
+    def release(self, message: Message, error: str) -> None:
+        """Give a failed message back for a later retry, or dead-letter it."""
+
+    def depth(self, destination: str | None = None) -> int:
+        """How many messages wait (claimed or not)."""
+
+    def dead_letters(self) -> int:
+        """How many messages were given up on."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+def open_queue(queue_url: str | None, data_dir: Path) -> WorkQueue:
+    """The backend ``queue_url`` names: ``redis://``, ``rediss://`` or ``unix://`` selects
+    Redis Streams (which must answer now: a service without its broker should fail at
+    start, not on its first message); nothing selects the SQLite file in ``data_dir``."""
+    if not queue_url:
+        return SqliteQueue(data_dir / QUEUE_FILE)
+    if not queue_url.startswith(QUEUE_URL_SCHEMES):
+        raise ValueError(f"unsupported queue URL {queue_url!r} (expected redis://host:port/db)")
+    # Imported here because that module builds on this one (Message), and because only a
+    # bank configured for Redis needs a Redis client.
+    from instrumented_bank.redis_queue import RedisQueue
+
+    queue = RedisQueue(queue_url)
+    queue.check()
+    return queue
+
+
 class SqliteQueue:
     """The queue file shared by producers and consumers (any number of processes)."""
+
+    messaging_system = MESSAGING_SYSTEM
 
     def __init__(
         self,
@@ -85,8 +146,14 @@ class SqliteQueue:
         finally:
             connection.close()
 
+    def __repr__(self) -> str:
+        return f"SqliteQueue({str(self.path)!r})"
+
     def _connect(self):
         return open_connection(self.path)
+
+    def close(self) -> None:
+        """Nothing to release: every operation opens and closes its own connection."""
 
     def put(self, destination: str, body: Any, headers: Mapping[str, str] | None = None) -> int:
         """Store a message (no tracing; see :func:`publish`) and return its id."""
@@ -179,20 +246,20 @@ class SqliteQueue:
             connection.close()
 
 
-def _messaging_attributes(destination: str, operation: str) -> dict[str, str]:
+def _messaging_attributes(queue: WorkQueue, destination: str, operation: str) -> dict[str, str]:
     return {
-        "messaging.system": MESSAGING_SYSTEM,
+        "messaging.system": queue.messaging_system,
         "messaging.destination.name": destination,
         "messaging.operation.type": operation,
     }
 
 
-def publish(queue: SqliteQueue, tracer: Tracer, destination: str, body: Any) -> int:
+def publish(queue: WorkQueue, tracer: Tracer, destination: str, body: Any) -> int | str:
     """Enqueue ``body`` under a PRODUCER span whose context rides in the message headers."""
     with tracer.start_as_current_span(
         f"send {destination}",
         kind=SpanKind.PRODUCER,
-        attributes=_messaging_attributes(destination, "send"),
+        attributes=_messaging_attributes(queue, destination, "send"),
     ) as span:
         headers: dict[str, str] = {}
         propagate.inject(headers)
@@ -210,7 +277,7 @@ class QueueWorker:
 
     def __init__(
         self,
-        queue: SqliteQueue,
+        queue: WorkQueue,
         tracer: Tracer,
         handlers: Mapping[str, Handler],
         *,
@@ -247,15 +314,17 @@ class QueueWorker:
         while not self._stop.is_set():
             try:
                 busy = self.run_once()
-            except Exception:  # a broken queue file must not kill the worker silently
-                log.exception("queue worker: polling %s failed", self._queue.path)
-                busy = 0
+            except Exception:  # a broken queue (file, broker) must not kill the worker silently
+                log.exception("queue worker: polling %r failed", self._queue)
+                # Back off so an outage logs once a second, not once per poll.
+                self._stop.wait(max(self._poll_interval_s, ERROR_BACKOFF_S))
+                continue
             if not busy:
                 self._stop.wait(self._poll_interval_s)
 
     def _handle(self, message: Message, handler: Handler) -> None:
         parent = propagate.extract(message.headers)
-        attributes = _messaging_attributes(message.destination, "process")
+        attributes = _messaging_attributes(self._queue, message.destination, "process")
         attributes["messaging.message.id"] = str(message.id)
         with self._tracer.start_as_current_span(
             f"process {message.destination}",

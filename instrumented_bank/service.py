@@ -27,12 +27,11 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from instrumented_bank import policy
 from instrumented_bank.client import DependencyError, ServiceClient
 from instrumented_bank.deadline import DeadlineExceeded, DeadlineMiddleware
-from instrumented_bank.queue import QueueWorker, SqliteQueue
+from instrumented_bank.queue import QueueWorker, open_queue
 from instrumented_bank.services import ServiceContext, module_of
 from instrumented_bank.settings import SERVICE_NAMES, BankSettings
 from instrumented_bank.telemetry import create_tracer_provider
 
-QUEUE_FILE = "queue.sqlite"
 #: Set by the runner: the process whose disappearance should stop this service.
 PARENT_PID_ENV = "BANK_PARENT_PID"
 
@@ -52,7 +51,7 @@ def create_app(
         timeouts=partial(policy.timeout_ms, settings.scenario),
         tracer_provider=provider,
     )
-    queue = SqliteQueue(settings.data_dir / QUEUE_FILE)
+    queue = open_queue(settings.queue_url, settings.data_dir)
     ctx = ServiceContext(
         name=name, settings=settings, tracer_provider=provider, client=client, queue=queue
     )
@@ -74,6 +73,7 @@ def create_app(
         finally:
             if worker:
                 worker.stop()
+            queue.close()
             client.close()
             provider.shutdown()
 

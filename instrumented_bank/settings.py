@@ -37,6 +37,9 @@ SERVICE_NAMES: tuple[str, ...] = (
     "support",
 )
 
+#: The URL schemes of the Redis Streams queue backend (see ``BankSettings.queue_url``).
+QUEUE_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+
 DEFAULT_BASE_PORT = 9000
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_URL_TEMPLATE = "http://127.0.0.1:{port}"
@@ -90,12 +93,20 @@ class BankSettings:
     accounts: int = 20
     """How many customers (each with one account and one card) the seed data creates."""
     queue_poll_ms: int = 50
+    queue_url: str = ""
+    """The work queue's backend: empty for the SQLite file in ``data_dir``, or a Redis URL
+    (``redis://host:6379/0``) for Redis Streams."""
     faults: Faults = field(default_factory=Faults)
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
             raise ValueError(
                 f"scenario must be one of {', '.join(SCENARIOS)}, not {self.scenario!r}"
+            )
+        if self.queue_url and not self.queue_url.startswith(QUEUE_URL_SCHEMES):
+            raise ValueError(
+                f"BANK_QUEUE_URL={self.queue_url!r} is not a Redis URL "
+                f"({', '.join(QUEUE_URL_SCHEMES)}); leave it empty for the SQLite queue"
             )
         last = self.base_port + len(SERVICE_NAMES) - 1
         if not 1 <= self.base_port or last > 65535:
@@ -129,6 +140,7 @@ class BankSettings:
             "BANK_DATA_DIR": str(self.data_dir),
             "BANK_ACCOUNTS": str(self.accounts),
             "BANK_QUEUE_POLL_MS": str(self.queue_poll_ms),
+            "BANK_QUEUE_URL": self.queue_url,
         }
         for item in fields(self.faults):
             env[f"BANK_FAULT_{item.name.upper()}"] = str(getattr(self.faults, item.name))
@@ -155,6 +167,7 @@ class BankSettings:
             queue_poll_ms=_parse(
                 "BANK_QUEUE_POLL_MS", env.get("BANK_QUEUE_POLL_MS"), int, defaults.queue_poll_ms
             ),
+            queue_url=env.get("BANK_QUEUE_URL", defaults.queue_url),
             faults=Faults(**fault_values),
         )
 

@@ -22,7 +22,7 @@ from opentelemetry.trace import Tracer
 
 from instrumented_bank.client import ServiceClient
 from instrumented_bank.db import Database
-from instrumented_bank.queue import SqliteQueue, publish
+from instrumented_bank.queue import WorkQueue, publish
 from instrumented_bank.settings import SERVICE_NAMES, BankSettings
 
 
@@ -41,7 +41,7 @@ class ServiceContext:
     settings: BankSettings
     tracer_provider: TracerProvider
     client: ServiceClient
-    queue: SqliteQueue
+    queue: WorkQueue
     rng: random.Random = field(default_factory=random.Random)
     _rng_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -84,7 +84,7 @@ class ServiceContext:
         if self.chance(rate):
             raise InjectedFault(what)
 
-    def publish(self, destination: str, body: Any) -> int:
+    def publish(self, destination: str, body: Any) -> int | str:
         """Queue ``body`` for ``destination`` under a PRODUCER span."""
         return publish(self.queue, self.tracer, destination, body)
 

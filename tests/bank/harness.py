@@ -25,6 +25,12 @@ QUIET_FAULTS = Faults(
     work_ms=1,
 )
 TIMEOUT_ATTRIBUTE = "http.request.header.x-bank-timeout-ms"
+#: Queue destination -> consuming service, for card authorisation's side effects (fixed).
+QUEUED = {
+    "transaction-enrichment.transactions": "transaction-enrichment",
+    "feed-generator.transactions": "feed-generator",
+    "push.notifications": "push",
+}
 
 
 def free_base_port(host: str = "127.0.0.1") -> int:
@@ -55,9 +61,10 @@ class TestBank:
 
 @contextmanager
 def running_bank(
-    data_dir: Path, scenario: str, faults: Faults = QUIET_FAULTS
+    data_dir: Path, scenario: str, faults: Faults = QUIET_FAULTS, queue_url: str = ""
 ) -> Iterator[TestBank]:
-    """A real bank (15 processes) exporting to an in-test OTLP receiver."""
+    """A real bank (15 processes) exporting to an in-test OTLP receiver; its work queue is
+    the SQLite file unless ``queue_url`` names a Redis server."""
     with running_receiver() as receiver:
         settings = BankSettings(
             scenario=scenario,
@@ -65,6 +72,7 @@ def running_bank(
             data_dir=data_dir,
             faults=faults,
             queue_poll_ms=20,
+            queue_url=queue_url,
         )
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
         with (
@@ -133,3 +141,15 @@ def assert_one_tree(spans: list[ReceivedSpan], root_service: str, root_name: str
 def has_hops(*expected: tuple[str, str, str]):
     """A ``done`` predicate for :meth:`OtlpReceiver.wait_for`: all these hops arrived."""
     return lambda spans: set(expected) <= hops(spans)
+
+
+def consumers_done(spans: list[ReceivedSpan]) -> bool:
+    """A ``done`` predicate: card authorisation's three consumers ran, and the work they
+    started (merchant, feed, APNs) too."""
+    consumers = {s.service for s in spans if s.kind == "consumer"}
+    return (
+        set(QUEUED.values()) <= consumers
+        and ("feed-generator", "feed", "POST /accounts/{account_id}/items") in hops(spans)
+        and ("transaction-enrichment", "merchant", "GET /merchants/{merchant_id}") in hops(spans)
+        and bool(client_spans(spans, "push", "apns"))
+    )

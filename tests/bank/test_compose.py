@@ -46,6 +46,8 @@ def test_every_bank_service_runs_from_the_one_image_on_its_port():
         assert settings.url_of("merchant") == f"http://merchant:{settings.port_of('merchant')}"
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
         assert "bank-data:/data" in service["volumes"] and env["BANK_DATA_DIR"] == "/data"
+        assert settings.queue_url == "redis://redis:6379/0"
+        assert service["depends_on"]["redis"] == {"condition": "service_healthy"}
         assert "healthcheck" in service
     assert images == {("critpath:local", "Dockerfile")}
     assert services["critpath"]["image"] == "critpath:local"
@@ -53,6 +55,25 @@ def test_every_bank_service_runs_from_the_one_image_on_its_port():
     traffic = services["bank-traffic"]
     assert traffic["command"][:3] == ["python", "-m", "instrumented_bank.traffic"]
     assert set(traffic["depends_on"]) == set(SERVICE_NAMES)
+
+
+def test_the_work_queue_is_a_durable_redis_broker():
+    compose_file = compose()
+    redis = compose_file["services"]["redis"]
+    assert redis["image"].startswith("redis:")  # the official image
+    command = redis["command"]
+    # Durable across a broker restart: append-only file on a named volume.
+    assert command[0] == "redis-server"
+    assert command[command.index("--appendonly") + 1] == "yes"
+    (volume,) = redis["volumes"]
+    name, mount = volume.split(":")
+    assert mount == "/data" and name in compose_file["volumes"]
+    assert redis["expose"] == ["6379"]
+    assert "redis-cli" in redis["healthcheck"]["test"]
+    # Every bank service reaches it by its compose name, on the port it exposes.
+    for service in SERVICE_NAMES:
+        url = compose_file["services"][service]["environment"]["BANK_QUEUE_URL"]
+        assert url.startswith(f"redis://redis:{redis['expose'][0]}/")
 
 
 def test_spans_flow_bank_to_otel_collector_to_critpath():
@@ -137,6 +158,6 @@ def test_docker_compose_accepts_the_file():
         )
         assert result.returncode == 0, result.stderr
     # Without the plugin, at least the file is valid YAML with the services compose needs.
-    assert {"otel-collector", "critpath", "prometheus", "grafana", *SERVICE_NAMES} <= set(
+    assert {"redis", "otel-collector", "critpath", "prometheus", "grafana", *SERVICE_NAMES} <= set(
         compose()["services"]
     )

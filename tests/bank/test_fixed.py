@@ -7,38 +7,21 @@ from __future__ import annotations
 import pytest
 
 from tests.bank.harness import (
+    QUEUED,
     TIMEOUT_ATTRIBUTE,
     assert_one_tree,
     by_id,
     client_spans,
-    hops,
+    consumers_done,
     running_bank,
 )
 
 pytestmark = pytest.mark.slow
 
-QUEUED = {
-    "transaction-enrichment.transactions": "transaction-enrichment",
-    "feed-generator.transactions": "feed-generator",
-    "push.notifications": "push",
-}
-
-
 @pytest.fixture(scope="module")
 def bank(tmp_path_factory):
     with running_bank(tmp_path_factory.mktemp("fixed"), "fixed") as running:
         yield running
-
-
-def consumers_done(spans) -> bool:
-    """All three consumers ran, and the work they started (merchant, feed, APNs) too."""
-    consumers = {s.service for s in spans if s.kind == "consumer"}
-    return (
-        set(QUEUED.values()) <= consumers
-        and ("feed-generator", "feed", "POST /accounts/{account_id}/items") in hops(spans)
-        and ("transaction-enrichment", "merchant", "GET /merchants/{merchant_id}") in hops(spans)
-        and client_spans(spans, "push", "apns")
-    )
 
 
 def test_card_payment_queues_side_effects_under_producer_and_consumer_spans(bank):
