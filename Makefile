@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench install browser clean
+.PHONY: demo test bench install test-deps screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,17 +19,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/critpath demo
 
-## make test: the whole suite (unit, integration, TUI, browser); installs Chromium if missing
-test: $(STAMP) browser
+## make test: the whole suite (unit, integration, TUI, browser, end to end); installs Debian's
+## chromium and redis-server if missing
+test: $(STAMP) test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## make bench: the benchmarks under bench/, printed as ratios to references measured in the same run
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-## make browser: Debian's Chromium for the dashboard's browser tests
-browser:
-	@command -v chromium >/dev/null 2>&1 || scripts/install-chromium
+## make test-deps: Debian's chromium (browser tests) and redis-server (the bank's broker tests)
+test-deps:
+	@command -v chromium >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 || scripts/install-test-deps
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
