@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 from pathlib import Path
 
 import httpx
@@ -155,3 +156,23 @@ async def test_unreadable_files_show_a_banner(tmp_path):
         assert app.connection.state == "error"
         banner = text_of(app.screen.query_one("#banner"))
         assert "Could not analyse the trace files" in banner and "broken.json" in banner
+
+
+@pytest.mark.anyio
+async def test_files_say_analysing_until_the_report_is_ready():
+    release = threading.Event()
+
+    class HeldFileSource(FileSource):
+        """Files whose analysis waits for the test, so the first state can be seen."""
+
+        def report(self, window):
+            release.wait(timeout=30)
+            return super().report(window)
+
+    app = CritpathApp(HeldFileSource(COMPOSE), clock=FixedClock())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert text_of(app.screen.query_one("#status-line")).startswith("◌ analysing")
+        release.set()
+        await settle(pilot)
+        assert text_of(app.screen.query_one("#status-line")).startswith("■ files")

@@ -81,7 +81,11 @@ class ConnectionBar(Vertical):
             "lost": "✖ disconnected",
             "error": "▲ bad answer",
         }
-        parts = [marks.get(connection.state, connection.state), connection.source]
+        label = marks.get(connection.state, connection.state)
+        if not connection.source_live and connection.state in ("connecting", "error"):
+            # Files are not connected to: they are being analysed, or could not be.
+            label = "◌ analysing" if connection.state == "connecting" else "▲ unreadable"
+        parts = [label, connection.source]
         if connection.state != "offline":
             parts.append(f"window {connection.window}")
         parts += [f"{connection.traces:,} traces", age]
