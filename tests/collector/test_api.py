@@ -51,6 +51,9 @@ def test_endpoint_detail_lists_exemplars_that_open(collector):
     trace_id = detail["exemplars"][0]["trace_id"]
     document = collector.api.get(f"/api/traces/{trace_id}").json()
     assert document["schema"] == "critpath.trace/v1" and document["trace_id"] == trace_id
+    # Clients quote names whole (slashes included), as the TUI does.
+    quoted = collector.api.get("/api/endpoints/web/POST%20%2Fcheckout").json()
+    assert quoted["name"] == "POST /checkout" and quoted["traces"] == 10
     listed = collector.api.get("/api/traces", params={"endpoint_service": "web",
                                                      "endpoint_name": "POST /checkout"}).json()
     assert [t["trace_id"] for t in listed["traces"]] == \
