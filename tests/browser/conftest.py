@@ -125,10 +125,12 @@ def collector() -> Iterator[Collector]:
         yield running
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in this
+# thread while it is open, which would break later tests that call asyncio.run().
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     assert shutil.which("chromium") or shutil.which(CHROMIUM), (
-        "the browser tests need Debian's chromium (make browser installs it)")
+        "the browser tests need Debian's chromium (make test-deps installs it)")
     # The machine running the suite may be busy; give assertions the same patience as actions.
     expect.set_options(timeout=10_000)
     with sync_playwright() as playwright:

@@ -1,4 +1,5 @@
-"""Screenshots of the main pages at 1280×800, written to docs/screenshots/ by every run.
+"""Screenshots of the main pages at 1280×800, written by every run to $CRITPATH_SCREENSHOTS
+(default artifacts/screenshots/; `make screenshots` writes them to docs/screenshots/).
 
 They are the pictures docs/dashboard.md shows; the test also checks that each page
 fills the viewport it was designed for (no horizontal scrolling at 1280 px).
@@ -6,6 +7,7 @@ fills the viewport it was designed for (no horizontal scrolling at 1280 px).
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -17,7 +19,8 @@ from tests.dashboard.livedata import bank_builder
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / os.environ.get("CRITPATH_SCREENSHOTS", "artifacts/screenshots")
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -68,5 +71,6 @@ def test_screenshots_of_the_main_pages(collector: Collector, page: Page):
     expect(page.locator("article.finding").first).to_be_visible()
     shoot(page, "findings")
 
-    assert sorted(p.name for p in SHOTS.glob("*.png")) == sorted(
-        f"{n}.png" for n in ("overview", "overview-selected", "endpoints", "endpoint", "trace", "findings"))
+    shots = {p.name for p in SHOTS.glob("*.png")}
+    assert shots >= {f"{n}.png" for n in (
+        "overview", "overview-selected", "endpoints", "endpoint", "trace", "findings")}

@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+import asyncio
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +42,64 @@ class DemoRun:
     scenario: str
     report: dict[str, Any]
     gate: subprocess.CompletedProcess
+    tui_text: str = ""
+    dashboard_nodes: list[str] = field(default_factory=list)
 
 
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+SHOTS = Path(__file__).resolve().parents[2] / os.environ.get("CRITPATH_SCREENSHOTS", "artifacts/screenshots")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+async def _tui_screenshot(api_url: str, svg: Path) -> str:
+    """Open the TUI on the demo's collector as a user would, save what it shows as SVG,
+    and return the screen's text."""
+    from tests.tui.conftest import cells
+    from tui.app import CritpathApp
+    from tui.sources import CollectorSource
+    from tui.widgets.tables import EndpointsTable, FindingsTable
+
+    app = CritpathApp(CollectorSource(api_url), window="all", interval=1.0)
+    async with app.run_test(size=(160, 46)) as pilot:
+        deadline = time.monotonic() + 30
+        while app.overview is None or not app.overview.traces:
+            assert time.monotonic() < deadline, "the TUI showed no traces"
+            await pilot.pause(0.1)
+        await pilot.pause(0.5)
+        app.save_screenshot(filename=svg.name, path=str(svg.parent))
+        tables = [app.screen.query_one(EndpointsTable), app.screen.query_one(FindingsTable)]
+        return "\n".join(" | ".join(cells(table, row)) for table in tables
+                         for row in range(table.row_count))
+
+
+def _screenshots(api_url: str, run: DemoRun) -> None:
+    """The README's pictures of the demo: the TUI and the dashboard, as a new user sees them."""
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    svg = SHOTS / "demo-tui.svg"
+    run.tui_text = asyncio.run(_tui_screenshot(api_url, svg))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"{api_url}/?window=all")
+            page.wait_for_selector("svg.graph g.node")
+            run.dashboard_nodes = page.eval_on_selector_all(
+                "svg.graph g.node", "nodes => nodes.map(n => n.dataset.key)")
+            page.screenshot(path=str(SHOTS / "demo-dashboard.png"))
+            # The TUI's SVG drawn by the same browser, so the README can show a PNG.
+            page.set_viewport_size({"width": 1280, "height": 760})
+            page.goto(svg.as_uri())
+            page.screenshot(path=str(SHOTS / "demo-tui.png"))
+        finally:
+            browser.close()
 
 
 def _run(scenario: str, data_dir: Path) -> DemoRun:
@@ -59,7 +113,10 @@ def _run(scenario: str, data_dir: Path) -> DemoRun:
         gate = subprocess.run(
             [sys.executable, "-m", "critpath", "gate", "--from", settings.api_url],
             capture_output=True, text=True, timeout=120)
-    return DemoRun(scenario, report, gate)
+        run = DemoRun(scenario, report, gate)
+        if scenario == "as-is":
+            _screenshots(settings.api_url, run)
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +181,14 @@ def test_gate_fails_the_as_is_bank_naming_its_flaws(as_is):
 
 def test_gate_passes_the_fixed_bank(fixed):
     assert fixed.gate.returncode == 0, fixed.gate.stdout + fixed.gate.stderr
+
+
+def test_the_tui_and_the_dashboard_show_the_as_is_demo(as_is):
+    """What a new user sees first (and the README's pictures)."""
+    assert "card-processing POST /authorisations" in as_is.tui_text
+    assert "missing-timeout" in as_is.tui_text
+    services = {s["name"] for s in as_is.report["services"]}
+    assert {"gateway", "card-processing", "feed", "merchant", "push"} <= set(as_is.dashboard_nodes)
+    assert set(as_is.dashboard_nodes) <= services
+    for name in ("demo-tui.svg", "demo-tui.png", "demo-dashboard.png"):
+        assert (SHOTS / name).stat().st_size > 10_000, name
