@@ -27,7 +27,7 @@ Inputs are never modified: clamped windows live in the walk's own frames.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from itertools import repeat
 from operator import itemgetter
@@ -39,9 +39,9 @@ __all__ = [
     "critical_path",
     "critical_path_depth",
     "critical_paths",
-    "deferral_savings",
     "service_depths",
     "summarize_path",
+    "what_if_saved_ns",
 ]
 
 _CONSUMER = SpanKind.CONSUMER
@@ -385,17 +385,29 @@ def summarize_path(trace: Trace, root_id: str | None = None) -> PathSummary:
     )
 
 
-def deferral_savings(trace: Trace, span_id: str, root_id: str | None = None) -> int:
-    """Nanoseconds the root would save if the call ``span_id`` were queued, not awaited.
+def what_if_saved_ns(
+    trace: Trace, root_id: str, call: Span, *, on_path: Collection[str] | None = None
+) -> int:
+    """Endpoint latency the caller would save if ``call`` were queued instead of awaited.
 
-    The path is recomputed without the call's subtree (``exclude``). Time that the call's
-    subtree owned on the original path and that its parent owns on the recomputed one is
-    time the parent spent only waiting for the call: it would go. Time taken over by a
-    concurrent sibling is not counted, because the root would still wait for the sibling.
-    This is an estimate: it assumes the rest of the trace would shift earlier unchanged.
+    The critical path of ``root_id`` is recomputed with the call's subtree excluded (as
+    ``critical_path(trace, root_id, exclude={call.span_id})`` would). Where the call used
+    to be, the recomputed path hands the time back to the caller (``call``'s parent) as
+    waiting on nothing, up to the call's end, unless concurrent work the caller also
+    awaits becomes critical there instead. The saving is the caller's stretch of the
+    recomputed path that ends where the call ended, clipped to the call's window: the
+    caller could have gone on that much sooner.
 
-    Returns 0 when the call is not in the root's tree or owned nothing on its path (an
-    asynchronous call, or one hidden behind slower siblings).
+    0 when the call is not on the root's critical path (nothing in its subtree owns a
+    segment: an asynchronous call, one hidden behind a slower sibling, one outside the
+    root's tree): the root does not wait for it, so queuing it saves nothing.
+
+    ``on_path`` is, when the caller already knows it, the set of span ids on the path or
+    above it (every owner of a segment and all their ancestors); it is derived from the
+    critical path otherwise.
+
+    Raises ``ValueError`` when ``call`` is ``root_id`` itself and has a caller (a root
+    cannot be excluded from its own path).
 
     Examples
     --------
@@ -409,52 +421,85 @@ def deferral_savings(trace: Trace, span_id: str, root_id: str | None = None) -> 
     >>> #  cache   |====|
     >>> [trace] = assemble([span("root", None, 0, 10), span("read", "root", 1, 3),
     ...                     span("audit", "root", 3, 8), span("cache", "root", 1, 5)])
-    >>> deferral_savings(trace, "audit")  # without it the root waits for cache until 5
+    >>> what_if_saved_ns(trace, "root", trace.spans["audit"])  # cache holds the root until 5
     3
     """
     spans = trace.spans
-    call = spans.get(span_id)
-    if root_id is None:
-        root_id = trace.roots[0] if trace.roots else None
-    if call is None or root_id is None or root_id == span_id:
+    parent = spans.get(call.parent_id) if call.parent_id else None
+    if parent is None:
         return 0
-    subtree = _subtree(trace, span_id)
-    if root_id in subtree or span_id not in _subtree(trace, root_id):
+    start = max(call.start_ns, parent.start_ns)
+    end = min(call.end_ns, parent.end_ns)
+    if end <= start:
         return 0
-    parent_id = call.parent_id
-    before = [(s.start_ns, s.end_ns) for s in critical_path(trace, root_id) if s.span_id in subtree]
-    if not before:
+    if call.span_id == root_id:
+        raise ValueError(
+            f"trace {trace.trace_id}: the root {root_id} cannot be excluded from its own path"
+        )
+    if on_path is None:
+        on_path = _with_ancestors(spans, (s.span_id for s in critical_path(trace, root_id)))
+    if call.span_id not in on_path:
         return 0
-    after = [
-        (s.start_ns, s.end_ns)
-        for s in critical_path(trace, root_id, exclude=(span_id,))
-        if s.span_id == parent_id
-    ]
-    return _overlap(before, after)
+    window = _walk_window(spans, parent, root_id)
+    if window is None:
+        return 0
+    # Excluding the call changes the walk only inside its parent's frame: the walk enters
+    # the parent at the same cursor (its clamped end) and leaves it at its clamped start
+    # either way. So only that frame is walked again; the parent owns the gaps between the
+    # children it then awaits (a child's subtree tiles the child's whole clamped window).
+    low, high = window
+    kids = _candidates(parent, low, high, trace.children, spans, (call.span_id,))
+    # The parent's stretches, latest first; one split in two at a zero-length child is
+    # joined again.
+    stretches: list[list[int]] = []
+    cursor = high
+    i, n = 0, len(kids)
+    while True:
+        while i < n and not (kids[i] <= cursor and kids[i + 1] < cursor):
+            i += 3
+        gap_low = kids[i] if i < n else low
+        if gap_low < cursor:
+            if stretches and stretches[-1][0] == cursor:
+                stretches[-1][0] = gap_low
+            else:
+                stretches.append([gap_low, cursor])
+        if i >= n:
+            break
+        cursor = kids[i + 1]
+        i += 3
+    for stretch_start, stretch_end in stretches:
+        if stretch_start < end <= stretch_end:
+            return end - max(stretch_start, start)
+    return 0
 
 
-def _subtree(trace: Trace, span_id: str) -> set[str]:
-    """``span_id`` and all its descendants (following ``trace.children``)."""
-    children = trace.children
-    found = {span_id}
-    stack = [span_id]
-    while stack:
-        kid_ids = children.get(stack.pop(), ())
-        found.update(kid_ids)
-        stack.extend(kid_ids)
-    return found
+def _with_ancestors(spans: Mapping[str, Span], span_ids: Iterable[str]) -> set[str]:
+    """``span_ids`` and every ancestor of theirs."""
+    marked: set[str] = set()
+    for span_id in span_ids:
+        current: str | None = span_id
+        while current is not None and current not in marked:
+            marked.add(current)
+            span = spans.get(current)
+            current = span.parent_id if span is not None else None
+    return marked
 
 
-def _overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> int:
-    """Total length of the intersection of two time-ordered lists of disjoint intervals."""
-    total = i = j = 0
-    while i < len(a) and j < len(b):
-        low = max(a[i][0], b[j][0])
-        high = min(a[i][1], b[j][1])
-        if high > low:
-            total += high - low
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return total
+def _walk_window(spans: Mapping[str, Span], span: Span, root_id: str) -> tuple[int, int] | None:
+    """``span``'s window as the walk from ``root_id`` clamps it (``None`` outside that tree).
+
+    Each child is clamped to its parent's clamped window, as :func:`_candidates` does.
+    """
+    chain = [span]
+    while chain[-1].span_id != root_id:
+        parent_id = chain[-1].parent_id
+        parent = spans.get(parent_id) if parent_id else None
+        if parent is None:
+            return None
+        chain.append(parent)
+    root = chain.pop()
+    low, high = root.start_ns, max(root.end_ns, root.start_ns)
+    for current in reversed(chain):
+        low, high = max(current.start_ns, low), min(current.end_ns, high)
+        high = max(high, low)
+    return low, high

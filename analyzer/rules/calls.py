@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from analyzer.config import DEFAULT_TIMEOUT_KEYS
-from analyzer.critical_path import critical_path
+from analyzer.critical_path import what_if_saved_ns
 from analyzer.model import Endpoint, Segment, Span, SpanKind, Trace
 from analyzer.rules.timeouts import declared_timeout, is_observed_timeout
 from analyzer.stats import LatencySketch, nearest_rank
@@ -129,6 +129,27 @@ def _first(value: object) -> str:
     return str(value).strip()
 
 
+class _Lookup:
+    """The first of some attribute keys present on a call, the client span before the server's.
+
+    A small callable object rather than a closure: ``call_kind`` runs for every call the
+    collector sees, and most of its lookups stop at the first key.
+    """
+
+    __slots__ = ("sources",)
+
+    def __init__(self, sources: tuple[Mapping[str, object], ...]) -> None:
+        self.sources = sources
+
+    def __call__(self, *keys: str) -> object | None:
+        for key in keys:
+            for attrs in self.sources:
+                value = attrs.get(key)
+                if value is not None:
+                    return value
+        return None
+
+
 def call_kind(span: Span, server: Span | None = None) -> str:
     """``"read"``, ``"write"`` or ``"unknown"``: what a call does to its server.
 
@@ -138,16 +159,7 @@ def call_kind(span: Span, server: Span | None = None) -> str:
     are consulted when the client span lacks them.
     """
     sources = (span.attributes, server.attributes) if server is not None else (span.attributes,)
-
-    def lookup(*keys: str) -> object | None:
-        # The first key present wins; for each key the client span before the server's.
-        for key in keys:
-            for attrs in sources:
-                value = attrs.get(key)
-                if value is not None:
-                    return value
-        return None
-
+    lookup = _Lookup(sources)
     method = lookup("http.request.method", "http.method")
     if method is not None:
         return "read" if _first(method).upper() in _READ_METHODS else "write"
@@ -230,43 +242,6 @@ def server_of(trace: Trace, span: Span) -> tuple[str, Span | None]:
     return "virtual_node", None
 
 
-# -- what-if ------------------------------------------------------------------------------
-
-
-def what_if_saved_ns(trace: Trace, root_id: str, call: Span) -> int:
-    """Endpoint latency the caller would save if ``call`` were queued instead of awaited.
-
-    The critical path is recomputed with the call's subtree excluded. Where the call used
-    to be, the recomputed path hands the time back to the caller (``call``'s parent) as
-    waiting on nothing, up to the call's end — unless concurrent work the caller also
-    awaits becomes critical there instead. The saving is the caller's stretch of the
-    recomputed path that ends where the call ended, clipped to the call's window: the
-    caller could have gone on that much sooner.
-    """
-    parent = trace.spans.get(call.parent_id) if call.parent_id else None
-    if parent is None:
-        return 0
-    start = max(call.start_ns, parent.start_ns)
-    end = min(call.end_ns, parent.end_ns)
-    if end <= start:
-        return 0
-    path = critical_path(trace, root_id, exclude=frozenset({call.span_id}))
-    # The caller's stretches of the recomputed path; adjacent segments are joined because
-    # the walk may split one wait in two at a tie.
-    stretches: list[tuple[int, int]] = []
-    for segment in sorted(path, key=lambda s: (s.start_ns, s.end_ns)):
-        if segment.span_id != parent.span_id:
-            continue
-        if stretches and stretches[-1][1] == segment.start_ns:
-            stretches[-1] = (stretches[-1][0], segment.end_ns)
-        else:
-            stretches.append((segment.start_ns, segment.end_ns))
-    for stretch_start, stretch_end in stretches:
-        if stretch_start < end <= stretch_end:
-            return end - max(stretch_start, start)
-    return 0
-
-
 # -- observing a trace ----------------------------------------------------------------------
 
 
@@ -298,6 +273,18 @@ def _descends(trace: Trace, span_id: str, ancestor_id: str) -> bool:
             return True
         span = trace.spans.get(current)
         current = span.parent_id if span is not None else None
+    return False
+
+
+def _followed(trace: Trace, local_starts: list[tuple[int, str]], call: Span) -> bool:
+    """Whether the caller's service started a span, outside ``call``'s subtree, after it.
+
+    ``local_starts`` are the ``(start, span id)`` of the caller's local spans, sorted.
+    """
+    call_id = call.span_id
+    for j in range(bisect_left(local_starts, (call.end_ns, "")), len(local_starts)):
+        if not _descends(trace, local_starts[j][1], call_id):
+            return True
     return False
 
 
@@ -380,14 +367,13 @@ def observe_calls(
                 starts = entries[entry.span_id] = sorted(
                     (s.start_ns, s.span_id) for s in _local_spans(trace, entry))
                 inbound[entry.span_id] = _inbound_ms(trace, entry, timeout_keys)
-            first_later = bisect_left(starts, (span.end_ns, ""))
-            followed = any(not _descends(trace, starts[j][1], span_id)
-                           for j in range(first_later, len(starts)))
+            followed = _followed(trace, starts, span)
         kind = call_kind(span, server_span)
         on_critical = span_id in critical_below
         saved: int | None = None
         if kind == "write":
-            saved = what_if_saved_ns(trace, root_id, span) if on_critical and not followed else 0
+            saved = (what_if_saved_ns(trace, root_id, span, on_path=critical_below)
+                     if on_critical and not followed else 0)
         declared, declared_ms = declared_timeout(span.attributes, timeout_keys)
         observations.append(CallObservation(
             key=CallKey(endpoint.service, endpoint.name, span.service, server, operation),

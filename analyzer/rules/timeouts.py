@@ -96,8 +96,9 @@ def is_observed_timeout(span: Span) -> bool:
     status = attrs.get("rpc.grpc.status_code")
     if status == _GRPC_DEADLINE_EXCEEDED or (isinstance(status, str) and names_timeout(status)):
         return True
-    return any(
+    events = span.events
+    return bool(events) and any(
         names_timeout(event.attributes.get("exception.type", ""))
-        for event in span.events
+        for event in events
         if event.name == "exception"
     )

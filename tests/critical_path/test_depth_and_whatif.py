@@ -1,5 +1,5 @@
 """Critical-path depth (ARCHITECTURE.md §3) and the "what if this call were queued" path
-(``exclude``, ``deferral_savings``) behind the deferrable-work rule (§5)."""
+(``exclude``, ``what_if_saved_ns``) behind the deferrable-work rule (§5)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from analyzer.assemble import assemble
 from analyzer.critical_path import (
     critical_path,
     critical_path_depth,
-    deferral_savings,
     service_depths,
     summarize_path,
+    what_if_saved_ns,
 )
+from analyzer.model import Span, SpanKind
 from tests.critical_path.timeline import segments, spans
 
 WHAT_IF = """
@@ -77,18 +78,29 @@ SAVINGS = """
         ("read", None, 2),
         # call is hidden behind its slower sibling: queuing it saves nothing.
         ("call", "other", 0),
-        # a root cannot be queued; spans outside the root's tree save it nothing.
+        # a root cannot be queued; spans outside the root's tree save it nothing, nor
+        # does a span of another trace.
         ("root", None, 0),
         ("call", None, 0),
         ("nope", None, 0),
     ],
 )
-def test_deferral_savings(call, root, saved):
+def test_what_if_savings(call, root, saved):
     [trace] = assemble(spans(SAVINGS))
-    assert deferral_savings(trace, call, root) == saved
+    root_id = root or trace.roots[0]
+    span = trace.spans.get(call) or Span(
+        trace.trace_id, "nope", "elsewhere", "svc", "nope", SpanKind.CLIENT, 3, 7
+    )
+    assert what_if_saved_ns(trace, root_id, span) == saved
 
 
-def test_deferral_savings_do_not_count_time_a_sibling_takes_over():
+def test_what_if_of_a_root_with_a_caller_is_an_error():
+    [trace] = assemble(spans(SAVINGS))
+    with pytest.raises(ValueError, match="cannot be excluded"):
+        what_if_saved_ns(trace, "write", trace.spans["write"])
+
+
+def test_what_if_savings_do_not_count_time_a_sibling_takes_over():
     """
     time    0    5    10
     root    |=========|
@@ -96,7 +108,7 @@ def test_deferral_savings_do_not_count_time_a_sibling_takes_over():
       cache  |===|
       audit    |====|
     """
-    [trace] = assemble(spans(test_deferral_savings_do_not_count_time_a_sibling_takes_over.__doc__))
+    [trace] = assemble(spans(test_what_if_savings_do_not_count_time_a_sibling_takes_over.__doc__))
     assert critical_path(trace) == segments(
         ("root", 0, 1), ("read", 1, 3), ("audit", 3, 8), ("root", 8, 10)
     )
@@ -104,7 +116,7 @@ def test_deferral_savings_do_not_count_time_a_sibling_takes_over():
     assert critical_path(trace, exclude={"audit"}) == segments(
         ("root", 0, 1), ("cache", 1, 5), ("root", 5, 10)
     )
-    assert deferral_savings(trace, "audit") == 3
+    assert what_if_saved_ns(trace, "root", trace.spans["audit"]) == 3
 
 
 # (name, drawing, depth of the primary path, deepest service depth in the trace)

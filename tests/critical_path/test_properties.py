@@ -20,9 +20,9 @@ from analyzer.critical_path import (
     critical_path,
     critical_path_depth,
     critical_paths,
-    deferral_savings,
     service_depths,
     summarize_path,
+    what_if_saved_ns,
 )
 from analyzer.model import Segment, Span, SpanKind, Trace
 from tests.critical_path.reference import reference_path, sanitized_windows
@@ -131,10 +131,10 @@ def test_excluded_subtrees_never_own_time_and_agree_with_the_literal_walk(trace,
 
 @settings(max_examples=200, deadline=None)
 @given(traces(), st.randoms(use_true_random=False))
-def test_deferral_savings_are_bounded_by_the_subtree_time_on_the_path(trace, rng):
+def test_what_if_savings_are_bounded_by_the_subtree_time_on_the_path(trace, rng):
     root_id = trace.roots[0]
     call = rng.choice(sorted(trace.spans))
-    saved = deferral_savings(trace, call)
+    saved = what_if_saved_ns(trace, root_id, trace.spans[call])
     subtree, stack = set(), [call]
     while stack:
         span_id = stack.pop()
@@ -145,6 +145,36 @@ def test_deferral_savings_are_bounded_by_the_subtree_time_on_the_path(trace, rng
         assert saved == 0
     else:
         assert 0 <= saved <= owned
+
+
+@settings(max_examples=200, deadline=None)
+@given(traces(), st.randoms(use_true_random=False))
+def test_what_if_savings_equal_a_whole_recomputed_path(trace, rng):
+    """Only the caller's frame is walked again; the whole path recomputed (ARCHITECTURE.md
+    §5, docs/rules.md) must give the same saving for every call on the path."""
+    root_id = trace.roots[0]
+    call = trace.spans[rng.choice(sorted(trace.spans))]
+    parent = trace.spans.get(call.parent_id) if call.parent_id else None
+    if call.span_id == root_id or parent is None:
+        return
+    on_path = {s.span_id for s in critical_path(trace)}
+    for span_id in list(on_path):
+        while span_id is not None and span_id in trace.spans:
+            on_path.add(span_id)
+            span_id = trace.spans[span_id].parent_id
+    expected = 0
+    start, end = max(call.start_ns, parent.start_ns), min(call.end_ns, parent.end_ns)
+    if call.span_id in on_path and end > start:
+        stretches = []
+        for s in critical_path(trace, root_id, exclude=frozenset({call.span_id})):
+            if s.span_id != parent.span_id:
+                continue
+            if stretches and stretches[-1][1] == s.start_ns:
+                stretches[-1] = (stretches[-1][0], s.end_ns)
+            else:
+                stretches.append((s.start_ns, s.end_ns))
+        expected = next((end - max(low, start) for low, high in stretches if low < end <= high), 0)
+    assert what_if_saved_ns(trace, root_id, call) == expected
 
 
 @settings(max_examples=200, deadline=None)
