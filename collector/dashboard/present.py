@@ -38,8 +38,28 @@ CHAR_WIDTH = 7.4
 NODE_PADDING = 28.0
 NODE_MIN_WIDTH = 96.0
 NODE_MAX_WIDTH = 230.0
-NODE_HEIGHT = 48.0
-GRAPH_LAYER_GAP = 135.0  # room between layers for an edge label ("12.5/s · p99 123 ms")
+NODE_HEIGHT = 40.0
+# (node gap, layer gap) tried in turn: the first whose layout fits GRAPH_FIT_WIDTH unscaled
+# is used, else the last. Layers leave room for an edge label ("12.5/s · p99 123 ms");
+# nodes of one layer need less, as labels go between layers.
+GRAPH_SPACINGS = ((26.0, 140.0), (12.0, 110.0))
+
+# Shared peers: a database (or other uninstrumented leaf) called by this many services or
+# more is drawn as a small pill on each caller instead of one node that every caller's
+# edge crosses the picture to reach. The report is unchanged: it is a drawing choice.
+SHARED_PEER_MIN_CALLERS = 3
+STUB_HEIGHT = 16.0
+STUB_CHAR_WIDTH = 6.2
+STUB_PADDING = 14.0
+STUB_GAP = 4.0           # between the pills of one caller
+STUB_DROP = 9.0          # how far a pill hangs below its caller's box
+
+# Edge labels: estimated size of one line (font 11 px, tabular figures) for placing them
+# where they overlap no node and no other label; a label that fits nowhere is shown only
+# while its call is hovered, focused or selected.
+LABEL_CHAR_WIDTH = 5.9
+LABEL_LINE_HEIGHT = 13.0
+LABEL_POSITIONS = (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78)
 LABEL_MAX_CHARS = int((NODE_MAX_WIDTH - NODE_PADDING) / CHAR_WIDTH)
 
 # Waterfall drawing (one SVG, scaled to the page width as a whole so text keeps its shape).
@@ -351,7 +371,7 @@ class GraphNode:
     label: str
     kind: str
     share: float
-    box: NodeBox
+    box: NodeBox | None  # None for a shared peer, drawn as a pill on each caller instead
     fill: str
     stroke: str
     outline: str
@@ -393,6 +413,8 @@ class GraphEdge:
     back: bool
     weight: float
     findings: tuple[Mapping[str, Any], ...] = ()
+    label_always: bool = True  # False: shown only while hovered, focused or selected
+    stub: GraphStub | None = None  # set when the callee is a shared peer drawn on the caller
 
     @property
     def requests(self) -> int:
@@ -421,10 +443,31 @@ class GraphEdge:
         return f"{self.client} -> {self.server}"
 
 
+@dataclass(frozen=True, slots=True)
+class GraphStub:
+    """A shared peer drawn as a pill on one caller: ``box`` hangs from the caller's box."""
+
+    client: str
+    server: str
+    kind: str
+    label: str
+    box: NodeBox
+    outline: str
+    failed: bool = False
+
+    @property
+    def key(self) -> str:
+        """The key of the call it stands for (clicking it selects that call)."""
+        return f"{self.client} -> {self.server}"
+
+
 GRAPH_PADDING = 24.0
-GRAPH_MAX_DISPLAY_HEIGHT = 600.0
-"""A big graph is drawn scaled down to this height, so that a wall screen shows all of it
-(the browser scales it down further when the page is narrower than the drawing)."""
+GRAPH_FIT_WIDTH = 1200.0
+"""A graph wider than this (about the overview panel at 1280 px) is drawn scaled down
+to fit it, but never below :data:`GRAPH_MIN_SCALE`: past that the panel scrolls."""
+GRAPH_MIN_SCALE = 0.9
+"""Smallest drawing scale: node names (12.5 px) stay above 11 px, edge labels (11 px)
+near 10 px. A bigger graph scrolls inside its panel instead of shrinking further."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,6 +478,23 @@ class GraphScene:
     height: float
     nodes: tuple[GraphNode, ...]
     edges: tuple[GraphEdge, ...]
+    stubs: tuple[GraphStub, ...] = ()
+
+    @property
+    def drawn_nodes(self) -> tuple[GraphNode, ...]:
+        """Nodes drawn as boxes (shared peers are drawn as pills on their callers)."""
+        return tuple(n for n in self.nodes if n.box is not None)
+
+    @property
+    def dense(self) -> bool:
+        """True when some edge labels are shown only on hover or selection."""
+        return any(not e.label_always for e in self.edges if e.stub is None)
+
+    @property
+    def scale(self) -> float:
+        """The drawing's scale: 1, or less to fit :data:`GRAPH_FIT_WIDTH`, never below
+        :data:`GRAPH_MIN_SCALE`."""
+        return max(GRAPH_MIN_SCALE, min(1.0, GRAPH_FIT_WIDTH / (self.width + 2 * GRAPH_PADDING)))
 
     @property
     def view_box(self) -> str:
@@ -444,10 +504,10 @@ class GraphScene:
 
     @property
     def display_size(self) -> tuple[float, float]:
-        """Width and height to draw at: natural size, or scaled to fit the height cap."""
+        """Width and height to draw at (the browser never scales it further; the panel
+        scrolls)."""
         w, h = self.width + 2 * GRAPH_PADDING, self.height + 2 * GRAPH_PADDING
-        scale = min(1.0, GRAPH_MAX_DISPLAY_HEIGHT / h)
-        return (round(w * scale), round(h * scale))
+        return (round(w * self.scale), round(h * self.scale))
 
 
 def critical_path_shares(report: Mapping[str, Any]) -> dict[str, float]:
@@ -499,6 +559,11 @@ def build_graph(
 ) -> GraphScene:
     """Lay out the report's service graph left to right, layered by call depth.
 
+    Shared peers (:func:`shared_peers`) are left out of the layout and drawn as a pill
+    hanging from each caller's box; their calls are still edges of the scene (with
+    ``stub`` set), with details like any other. Edge labels are placed where they
+    overlap nothing, or shown only on demand.
+
     ``layout_fn`` is :func:`analyzer.layout.layered_layout` or a caching wrapper of it
     (the router keeps one, since the graph's shape changes far less often than its
     numbers).
@@ -517,24 +582,106 @@ def build_graph(
             p50_ms=e.get("p50_ms"), p99_ms=e.get("p99_ms"), timeout_ms=e.get("timeout_ms"),
         ))
     names = sorted(kinds)
-    layout = layout_fn(
-        names, sorted(grouped), {n: (node_width(n), NODE_HEIGHT) for n in names},
-        direction="LR", node_gap=26.0, layer_gap=GRAPH_LAYER_GAP,
-    )
+    shared = shared_peers(kinds, grouped)
+    stubs_of: dict[str, list[str]] = {}
+    for client, server in sorted(grouped):
+        if server in shared:
+            stubs_of.setdefault(client, []).append(server)
+    laid_out = [n for n in names if n not in shared]
+    sizes = {}
+    for n in laid_out:
+        width = node_width(n)
+        if n in stubs_of:
+            width = max(width, _stubs_width(stubs_of[n]) + 16.0)
+            sizes[n] = (width, NODE_HEIGHT + STUB_DROP)
+        else:
+            sizes[n] = (width, NODE_HEIGHT)
+    # Roomy spacing when the graph fits the panel with it, compact spacing otherwise.
+    for node_gap, layer_gap in GRAPH_SPACINGS:
+        layout = layout_fn(
+            laid_out, sorted(p for p in grouped if p[1] not in shared), sizes,
+            direction="LR", node_gap=node_gap, layer_gap=layer_gap,
+        )
+        if layout.width + 2 * GRAPH_PADDING <= GRAPH_FIT_WIDTH:
+            break
+    # The service's own box is the top of the space reserved for it; its pills hang below.
+    boxes: dict[str, NodeBox] = {}
+    stubs: dict[tuple[str, str], GraphStub] = {}
+    for n in laid_out:
+        b = layout.nodes[n]
+        if n not in stubs_of:
+            boxes[n] = b
+            continue
+        box = NodeBox(n, b.x, b.top + NODE_HEIGHT / 2, b.width, NODE_HEIGHT, b.layer)
+        boxes[n] = box
+        right = box.right - 8.0
+        for peer in reversed(stubs_of[n]):
+            w = _stub_width(peer)
+            pill = NodeBox(f"{n} -> {peer}", right - w / 2, box.bottom + STUB_DROP - STUB_HEIGHT / 2,
+                           w, STUB_HEIGHT, b.layer)
+            stubs[(n, peer)] = GraphStub(n, peer, kinds[peer], truncate(peer, STUB_MAX_CHARS), pill,
+                                         _node_outline(pill, kinds[peer], ry=3.0),
+                                         failed=any(c.failed for c in grouped[(n, peer)]))
+            right -= w + STUB_GAP
+
     findings = report.get("findings", [])
     busiest = max((sum(c.requests for c in calls) for calls in grouped.values()), default=0)
-    edges = []
+    drafts = []
     for (client, server), calls in sorted(grouped.items()):
-        path = layout.edges[(client, server)]
-        d, (lx, ly) = _edge_geometry(path, layout.nodes[client], layout.nodes[server])
         total = sum(c.requests for c in calls)
+        stub = stubs.get((client, server))
+        if stub is not None:
+            d, line = _stub_geometry(boxes[client], stub.box)
+            back = False
+        else:
+            path = layout.edges[(client, server)]
+            d, line = _edge_geometry(path, boxes[client], boxes[server])
+            back = path.back
+        drafts.append((client, server, calls, total, stub, d, line, back))
+
+    # Labels: busiest and failing calls first, each at the first spot along its line
+    # that overlaps no box and no label placed before it.
+    obstacles = [_pad(b, 2.0) for b in boxes.values()] + [_pad(s.box, 2.0) for s in stubs.values()]
+    placed: dict[tuple[str, str], tuple[float, float, bool]] = {}
+    def priority(i: int) -> tuple:
+        calls, total = drafts[i][2], drafts[i][3]
+        return (not any(c.failed for c in calls), -total, i)
+
+    for i in sorted(range(len(drafts)), key=priority):
+        client, server, calls, total, stub, d, line, back = drafts[i]
+        failed = any(c.failed for c in calls)
+        text = f"{fmt_rate(total, window_seconds)} · p99 {fmt_ms(max((c.p99_ms for c in calls if c.p99_ms is not None), default=None))}"
+        width = len(text) * LABEL_CHAR_WIDTH + 4.0
+        lines = 2 if failed else 1
+        if stub is not None:
+            # On demand only, just under the pill.
+            placed[(client, server)] = (stub.box.x, stub.box.bottom + 18.0, False)
+            continue
+        spot = None
+        for fraction in LABEL_POSITIONS:
+            x, y = line.point_at(fraction)
+            area = _label_area(x, y, width, lines)
+            if not any(_overlap(area, o) for o in obstacles):
+                spot = (x, y)
+                obstacles.append(area)
+                break
+        if spot is None:
+            x, y = line.point_at(0.5)
+            placed[(client, server)] = (x, y, False)
+        else:
+            placed[(client, server)] = (spot[0], spot[1], True)
+
+    edges = []
+    for client, server, calls, total, stub, d, line, back in drafts:
+        lx, ly, always = placed[(client, server)]
         edges.append(GraphEdge(
             client=client, server=server,
             calls=tuple(sorted(calls, key=lambda c: c.connection_type)),
             path_d=d, label_x=lx, label_y=ly, rate=fmt_rate(total, window_seconds),
             is_async=any(c.connection_type in ASYNC_CONNECTION_TYPES for c in calls),
-            back=path.back, weight=_stroke_weight(total, busiest),
+            back=back, weight=_stroke_weight(total, busiest),
             findings=tuple(findings_about_call(findings, client, server)),
+            label_always=always, stub=stub,
         ))
 
     shares = critical_path_shares(report)
@@ -550,16 +697,65 @@ def build_graph(
             fill, stroke = ("#eef1f5", "#7b8794") if kind != "virtual" else ("#f7f8fa", "#9aa5b1")
         else:
             fill, stroke = heat(share)
+        box = boxes.get(name)
         nodes.append(GraphNode(
             name=name, label=truncate(name, LABEL_MAX_CHARS), kind=kind, share=share,
-            box=layout.nodes[name], fill=fill, stroke=stroke,
-            outline=_node_outline(layout.nodes[name], kind),
+            box=box, fill=fill, stroke=stroke,
+            outline=_node_outline(box, kind) if box is not None else "",
             endpoints=tuple(sorted(per_endpoint.get(name, []), key=lambda t: (-t[2], t[0], t[1]))),
             calls_in=tuple(e for e in edges if e.server == name),
             calls_out=tuple(e for e in edges if e.client == name),
             findings=tuple(findings_about_service(findings, name)),
         ))
-    return GraphScene(layout.width, layout.height, tuple(nodes), tuple(edges))
+    height = max([layout.height] + [s.box.bottom + 20.0 for s in stubs.values()])
+    return GraphScene(layout.width, height, tuple(nodes), tuple(edges), tuple(stubs.values()))
+
+
+STUB_MAX_CHARS = 16
+
+
+def shared_peers(kinds: Mapping[str, str], calls: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """Peers drawn as a pill on each caller: uninstrumented (database, queue or virtual),
+    calling nobody, and called by at least :data:`SHARED_PEER_MIN_CALLERS` others."""
+    callers: dict[str, set[str]] = {}
+    calling: set[str] = set()
+    for client, server in calls:
+        if client != server:
+            callers.setdefault(server, set()).add(client)
+        calling.add(client)
+    return frozenset(
+        name for name, who in callers.items()
+        if kinds.get(name) in PEER_KINDS and name not in calling and len(who) >= SHARED_PEER_MIN_CALLERS
+    )
+
+
+def _stub_width(name: str) -> float:
+    return min(len(name), STUB_MAX_CHARS) * STUB_CHAR_WIDTH + STUB_PADDING
+
+
+def _stubs_width(names: Sequence[str]) -> float:
+    return sum(_stub_width(n) for n in names) + STUB_GAP * (len(names) - 1)
+
+
+def _stub_geometry(source: NodeBox, pill: NodeBox) -> tuple[str, EdgePath]:
+    """The short connector from a caller's bottom border into its pill."""
+    a, b = (pill.x, source.bottom - 6.0), (pill.x, pill.top)
+    return f"M {a[0]:.1f} {a[1]:.1f} L {b[0]:.1f} {b[1]:.1f}", EdgePath(source.name, pill.name, (a, b))
+
+
+def _pad(box: NodeBox, margin: float) -> tuple[float, float, float, float]:
+    return (box.left - margin, box.top - margin, box.right + margin, box.bottom + margin)
+
+
+def _label_area(x: float, y: float, width: float, lines: int) -> tuple[float, float, float, float]:
+    """The box an edge label anchored at ``(x, y)`` covers (see ``_graph.html``: one line
+    sits just above the point, a second one goes above the first)."""
+    bottom = y - 2.0
+    return (x - width / 2, bottom - LABEL_LINE_HEIGHT * lines, x + width / 2, bottom)
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _known_kind(kind: object) -> str:
@@ -574,8 +770,9 @@ def _stroke_weight(requests: int, busiest: int) -> float:
     return 1.2 + 2.6 * math.log1p(requests) / math.log1p(busiest)
 
 
-def _edge_geometry(path: EdgePath, source: NodeBox, target: NodeBox) -> tuple[str, tuple[float, float]]:
-    """An SVG path for a left-to-right edge, and where its label goes.
+def _edge_geometry(path: EdgePath, source: NodeBox, target: NodeBox) -> tuple[str, EdgePath]:
+    """An SVG path for a left-to-right edge, and the polyline it follows (its label goes
+    somewhere along it).
 
     Edges leave a box on its right side and enter the next on its left, as smooth curves
     with horizontal tangents through the layout's bends; edges closing a cycle run right
@@ -584,8 +781,7 @@ def _edge_geometry(path: EdgePath, source: NodeBox, target: NodeBox) -> tuple[st
     if path.source == path.target:
         points = list(path.points)
         d = "M " + " L ".join(f"{x:.1f} {y:.1f}" for x, y in points)
-        mid = path.point_at(0.5)
-        return d, (mid[0] + 4, mid[1])
+        return d, EdgePath(path.source, path.target, tuple((x + 4, y) for x, y in points))
     forward = target.x > source.x
     inset = 8.0
 
@@ -600,16 +796,14 @@ def _edge_geometry(path: EdgePath, source: NodeBox, target: NodeBox) -> tuple[st
     for (x0, y0), (x1, y1) in zip(points, points[1:]):
         dx = (x1 - x0) / 2
         parts.append(f"C {x0 + dx:.1f} {y0:.1f} {x1 - dx:.1f} {y1:.1f} {x1:.1f} {y1:.1f}")
-    label = EdgePath(path.source, path.target, tuple(points)).point_at(0.5)
-    return " ".join(parts), label
+    return " ".join(parts), EdgePath(path.source, path.target, tuple(points))
 
 
-def _node_outline(box: NodeBox, kind: str) -> str:
+def _node_outline(box: NodeBox, kind: str, ry: float = 6.0) -> str:
     """The SVG path of a node's shape: services are rounded boxes, databases cylinders,
     queues boxes with a notch on each end, other peers pills."""
     x0, y0, x1, y1 = box.left, box.top, box.right, box.bottom
     if kind == "database":
-        ry = 6.0
         return (f"M {x0:.1f} {y0 + ry:.1f} A {box.width / 2:.1f} {ry} 0 0 1 {x1:.1f} {y0 + ry:.1f} "
                 f"L {x1:.1f} {y1 - ry:.1f} A {box.width / 2:.1f} {ry} 0 0 1 {x0:.1f} {y1 - ry:.1f} Z "
                 f"M {x0:.1f} {y0 + ry:.1f} A {box.width / 2:.1f} {ry} 0 0 0 {x1:.1f} {y0 + ry:.1f}")

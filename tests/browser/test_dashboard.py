@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from collector.dashboard import create_dashboard_router
 from collector.settings import CollectorSettings
 from tests.browser.conftest import Collector, Watch, serving
-from tests.dashboard.livedata import HOSTILE, AnalyzedView, bank_builder, bank_traces
+from tests.dashboard.livedata import DEMO_BANK_CALLS, HOSTILE, AnalyzedView, bank_builder, bank_traces, demo_bank_report
 from tests.support.sdk import TraceBuilder
 
 pytestmark = pytest.mark.browser
@@ -248,3 +248,69 @@ def test_without_an_event_stream_the_page_polls_and_still_updates(page: Page):
         view.add_otlp(bank_traces(8, statements=True, seed=2))
         expect(page.locator("table.endpoints tbody tr")).to_have_count(3)
         expect(page.locator("body")).to_have_attribute("data-version", str(view.version))
+
+
+class _StaticView:
+    """A ``LiveView`` that always shows one report."""
+
+    version = 1
+
+    def __init__(self, report: dict) -> None:
+        self._report = report
+
+    def report(self, window: str = "all") -> dict:
+        return self._report
+
+    def trace(self, trace_id: str) -> None:
+        return None
+
+    def exemplars(self, service: str, name: str) -> list[dict]:
+        return []
+
+
+def test_the_demo_banks_graph_stays_readable_with_sqlite_on_each_caller(page: Page, watch: Watch):
+    """The real bank's size at 1280×800: no text scaled below 11 px, the shared sqlite
+    drawn as a pill on each of its 15 callers (clicking one shows that call), and the
+    labels that fit nowhere shown on hover."""
+    report = demo_bank_report()
+    callers = sorted(c for c, s, *_ in DEMO_BANK_CALLS if s == "sqlite")
+    app = FastAPI()
+    app.include_router(create_dashboard_router(_StaticView(report), CollectorSettings(receivers=False)))
+    with serving(app) as base:
+        page.goto(base + "/?window=all")
+        services = {s["name"] for s in report["services"]} - {"sqlite"}
+        expect(page.locator("svg.graph g.node")).to_have_count(len(services))
+        assert set(keys(page, "svg.graph g.node")) == services
+        assert sorted(keys(page, "svg.graph g.stub")) == [f"{c} -> sqlite" for c in callers]
+        # Every call is still drawn (the ones to sqlite as the short line into the pill).
+        drawn = set(zip(keys(page, "svg.graph g.edge", "client"), keys(page, "svg.graph g.edge", "server")))
+        assert drawn == {(c, s) for c, s, *_ in DEMO_BANK_CALLS}
+
+        # Text as the reader sees it: the font size times the drawing's scale on screen.
+        sizes = page.locator("svg.graph text.node-name, svg.graph text.stub-name").evaluate_all(
+            "els => els.map(e => parseFloat(getComputedStyle(e).fontSize) * e.getScreenCTM().a)")
+        assert len(sizes) == len(services) + len(callers)
+        assert min(sizes) >= 9.4 and min(sizes[:len(services)]) >= 11, sizes
+        # The page never scrolls sideways; a graph taller than the panel scrolls inside it.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+        scroll = page.locator("#graph").evaluate("e => [e.scrollWidth, e.clientWidth]")
+        assert scroll[0] <= scroll[1] + 1
+
+        # A pill stands for its call: clicking it selects the call and shows its details.
+        pill = page.locator('svg.graph g.stub[data-key="gateway -> sqlite"]')
+        label = page.locator('svg.graph text.edge-label[data-key="gateway -> sqlite"]')
+        expect(label).to_be_hidden()
+        pill.hover()
+        expect(label).to_be_visible()
+        pill.click()
+        details = page.locator('[data-detail="edge"][data-key="gateway -> sqlite"]')
+        expect(details).to_be_visible()
+        expect(details).to_contain_text("sqlite")
+        assert page.url.endswith("#edge=gateway+-%3E+sqlite")
+        expect(page.locator('svg.graph g.edge.selected')).to_have_attribute("data-key", "gateway -> sqlite")
+        page.mouse.move(0, 0)
+        expect(label).to_be_visible()  # still selected
+        # The node's own details still list every caller of the one sqlite.
+        page.goto(base + "/?window=all#node=sqlite")
+        expect(page.locator('[data-detail="node"][data-key="sqlite"]')).to_contain_text("card-processing")
+    watch.assert_clean()

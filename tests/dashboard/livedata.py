@@ -212,3 +212,44 @@ def _statement(b: TraceBuilder, n: BankNames, t0: int, k: float, slow_cache: boo
                         with b.span(n.ledger, "SELECT entries", at(cache_end + 5), at(cache_end + 55),
                                     kind="client", attributes={"db.system": n.database}):
                             pass
+
+
+# The demo bank's service graph (instrumented_bank, as the e2e demo records it): 15 services
+# that all keep their data in one shared sqlite database, plus the user and apns. Calls
+# are (client, server, requests, failed); the report around them is what the dashboard
+# reads. Used where the dashboard must stay legible on a graph of the real bank's size.
+DEMO_BANK_CALLS = (
+    ("user", "card-processing", 83, 2), ("user", "gateway", 215, 0),
+    ("card-processing", "balance", 92, 2), ("card-processing", "cards", 93, 0),
+    ("card-processing", "feed-generator", 80, 14), ("card-processing", "push", 80, 14),
+    ("card-processing", "transaction-enrichment", 80, 24), ("card-processing", "transactions", 90, 0),
+    ("gateway", "balance", 98, 0), ("gateway", "cards", 3, 0), ("gateway", "feed", 63, 0),
+    ("gateway", "payments", 49, 0), ("gateway", "pots", 32, 0), ("gateway", "profile", 5, 0),
+    ("gateway", "support", 4, 0), ("gateway", "transactions", 98, 0),
+    ("payments", "accounts", 49, 0), ("payments", "balance", 98, 0), ("payments", "transactions", 49, 0),
+    ("support", "accounts", 4, 0), ("support", "profile", 4, 0),
+    ("push", "apns", 80, 14), ("feed-generator", "feed", 66, 0), ("transactions", "feed", 63, 22),
+    ("feed", "merchant", 40, 4), ("transaction-enrichment", "merchant", 66, 10),
+) + tuple((s, "sqlite", 1_800 if s in ("balance", "transactions") else 90, 0) for s in (
+    "accounts", "balance", "card-processing", "cards", "feed", "feed-generator", "gateway", "merchant",
+    "payments", "pots", "profile", "push", "support", "transaction-enrichment", "transactions"))
+
+
+def demo_bank_report() -> dict:
+    """A report with the demo bank's graph (see :data:`DEMO_BANK_CALLS`)."""
+    names = sorted({n for c in DEMO_BANK_CALLS for n in c[:2]})
+    kinds = {"user": "virtual", "apns": "virtual", "sqlite": "database"}
+    shares = {"card-processing": 0.62, "balance": 0.08, "transactions": 0.08, "payments": 0.04,
+              "gateway": 0.04, "feed": 0.03, "merchant": 0.03, "feed-generator": 0.03,
+              "transaction-enrichment": 0.02, "cards": 0.01}
+    return {
+        "schema": "critpath.report/v1", "traces": 308, "spans": 5393, "window": "all",
+        "services": [{"name": n, "kind": kinds.get(n, "service")} for n in names],
+        "edges": [{"client": c, "server": s, "connection_type": "http", "requests": r, "failed": f,
+                   "p50_ms": 12.5, "p99_ms": 345.6, "timeout_ms": None} for c, s, r, f in DEMO_BANK_CALLS],
+        "endpoints": [{"service": "card-processing", "name": "POST /authorisations", "traces": 83, "errors": 2,
+                       "p50_ms": 948.7, "p99_ms": 3736.2,
+                       "critical_path": {"depth_p50": 3, "depth_max": 3, "services": [
+                           {"name": n, "share": v, "p50_ms": 1.0, "p99_ms": 2.0} for n, v in shares.items()]}}],
+        "findings": [],
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from collector.dashboard import present
-from tests.dashboard.livedata import AnalyzedView, bank_traces
+from tests.dashboard.livedata import DEMO_BANK_CALLS, AnalyzedView, bank_traces, demo_bank_report
 
 
 @pytest.mark.parametrize(
@@ -183,3 +183,59 @@ def test_waterfall_puts_orphans_after_the_root_and_survives_parent_cycles():
     assert [r.span_id for r in wf.rows] == ["root", "kid", "orphan"]
     assert wf.rows[0].attributes == (("k", "a, b"),)
     assert present.build_waterfall({"spans": []}).rows == ()
+
+
+def test_a_database_most_services_call_is_drawn_on_each_caller():
+    """The demo bank: every service keeps its data in one sqlite. One node would pull 15
+    long edges across the picture; instead each caller carries a small sqlite pill."""
+    report = demo_bank_report()
+    scene = present.build_graph(report, None)
+    callers = {c for c, s, *_ in DEMO_BANK_CALLS if s == "sqlite"}
+    assert present.shared_peers({s["name"]: s["kind"] for s in report["services"]},
+                                [(c, s) for c, s, *_ in DEMO_BANK_CALLS]) == {"sqlite"}
+    # The data model is untouched: one sqlite node, called by every caller.
+    sqlite = next(n for n in scene.nodes if n.name == "sqlite")
+    assert sqlite.box is None and sqlite not in scene.drawn_nodes
+    assert {e.client for e in sqlite.calls_in} == callers
+    # One pill per call, keyed like the call, hanging from its caller's box.
+    assert sorted(s.key for s in scene.stubs) == sorted(f"{c} -> sqlite" for c in callers)
+    boxes = {n.name: n.box for n in scene.drawn_nodes}
+    for stub in scene.stubs:
+        caller = boxes[stub.client]
+        assert caller.left <= stub.box.left and stub.box.right <= caller.right
+        assert stub.box.top < caller.bottom < stub.box.bottom
+        edge = next(e for e in scene.edges if e.key == stub.key)
+        assert edge.stub == stub and not edge.label_always
+    # Nothing overlaps: boxes with each other, pills with other services' boxes.
+    drawn = [(n.name, present._pad(n.box, 0)) for n in scene.drawn_nodes] + [
+        (s.client, present._pad(s.box, 0)) for s in scene.stubs]
+    for i, (owner_a, a) in enumerate(drawn):
+        for owner_b, b in drawn[i + 1:]:
+            assert owner_a == owner_b or not present._overlap(a, b), (owner_a, owner_b)
+    # Nor the labels shown all the time, with each other or with any box.
+    shown = [present._label_area(e.label_x, e.label_y, len(f"{e.rate} · p99 {present.fmt_ms(e.p99_ms)}")
+                                 * present.LABEL_CHAR_WIDTH, 2 if e.failed else 1)
+             for e in scene.edges if e.label_always]
+    assert len(shown) >= len([e for e in scene.edges if not e.stub]) // 2
+    for i, a in enumerate(shown):
+        assert not any(present._overlap(a, b) for b in shown[i + 1:])
+        assert not any(present._overlap(a, box) for _, box in drawn)
+
+
+def test_a_bank_sized_graph_is_never_shrunk_below_a_readable_size():
+    scene = present.build_graph(demo_bank_report(), None)
+    width, height = scene.display_size
+    scale = width / (scene.width + 2 * present.GRAPH_PADDING)
+    assert scale == pytest.approx(scene.scale, abs=0.01)
+    assert scale >= present.GRAPH_MIN_SCALE - 0.005  # display sizes are whole pixels
+    assert 12.5 * present.GRAPH_MIN_SCALE >= 11  # node names, 12.5 px in dashboard.css
+    # It fits a 1280 px screen's panel across; what does not fit downwards scrolls.
+    assert width <= present.GRAPH_FIT_WIDTH
+
+
+def test_a_small_graph_keeps_one_node_per_database_and_its_natural_size(view):
+    scene = present.build_graph(view.report(), 300)
+    assert scene.stubs == () and scene.scale == 1.0
+    assert all(e.label_always for e in scene.edges)
+    assert scene.display_size == (round(scene.width + 2 * present.GRAPH_PADDING),
+                                  round(scene.height + 2 * present.GRAPH_PADDING))

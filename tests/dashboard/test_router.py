@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from collector.dashboard import CONTENT_SECURITY_POLICY, create_dashboard_router
 from collector.settings import CollectorSettings
-from tests.dashboard.livedata import HOSTILE, XSS_PAYLOADS, AnalyzedView, bank_traces
+from tests.dashboard.livedata import HOSTILE, XSS_PAYLOADS, AnalyzedView, bank_traces, demo_bank_report
 
 
 class Markup(HTMLParser):
@@ -255,3 +255,39 @@ def test_the_graph_layout_is_computed_once_per_shape():
     assert cache(["a", "b"], [("b", "a")], sizes, direction="LR") is not first
     cache(["a"], [], {"a": (100.0, 40.0)}, direction="LR")  # a third shape evicts the oldest
     assert cache(["a", "b"], [("a", "b")], sizes, direction="LR") is not first
+
+
+class _StaticView:
+    version = 1
+
+    def __init__(self, report: dict) -> None:
+        self._report = report
+
+    def report(self, window: str = "all") -> dict:
+        return self._report
+
+    def trace(self, trace_id: str) -> None:
+        return None
+
+    def exemplars(self, service: str, name: str) -> list[dict]:
+        return []
+
+
+def test_a_shared_database_is_drawn_as_a_pill_on_each_caller_with_the_calls_details():
+    report = demo_bank_report()
+    app = FastAPI()
+    app.include_router(create_dashboard_router(_StaticView(report), CollectorSettings(receivers=False)))
+    with TestClient(app) as client:
+        markup = Markup(client.get("/?window=all").text)
+    nodes = {n["data-key"] for n in markup.find("g", data_select="node")}
+    assert nodes == {s["name"] for s in report["services"]} - {"sqlite"}
+    pills = [g for g in markup.find("g") if "stub" in g.get("class", "").split()]
+    callers = {e["client"] for e in report["edges"] if e["server"] == "sqlite"}
+    assert sorted(p["data-key"] for p in pills) == sorted(f"{c} -> sqlite" for c in callers)
+    assert all(p["data-select"] == "edge" and "kind-database" in p["class"] for p in pills)
+    # Every call keeps its line and its details; the one sqlite node keeps its details too.
+    edges = {(e["data-client"], e["data-server"]) for e in markup.find("g", data_select="edge")}
+    assert edges == {(e["client"], e["server"]) for e in report["edges"]}
+    details = {(d["data-detail"], d["data-key"]) for d in markup.find("section") if "data-detail" in d}
+    assert {("edge", p["data-key"]) for p in pills} <= details
+    assert ("node", "sqlite") in details

@@ -117,6 +117,20 @@
 
   window.addEventListener("hashchange", applySelection);
 
+  // Hovering or focusing a call (its line, label or shared-peer pill) marks every part of
+  // it, so that labels shown only on demand (dense graphs) appear.
+  function markHover(event, on) {
+    var target = event.target.closest && event.target.closest('[data-select="edge"]');
+    if (!target) return;
+    eachWithKey('[data-select="edge"]', target.dataset.key, function (el) {
+      el.classList.toggle("hover", on);
+    });
+  }
+  document.addEventListener("mouseover", function (event) { markHover(event, true); });
+  document.addEventListener("mouseout", function (event) { markHover(event, false); });
+  document.addEventListener("focusin", function (event) { markHover(event, true); });
+  document.addEventListener("focusout", function (event) { markHover(event, false); });
+
   // ------------------------------------------------------------------ live updates
 
   function setStatus(mode) {
