@@ -371,16 +371,26 @@ def summarize_path(trace: Trace, root_id: str | None = None) -> PathSummary:
     segments = critical_path(trace, root_id)
     depths = service_depths(trace)
     spans = trace.spans
+    # One pass over the segments for the per-service time, the owners and the depth
+    # (what critical_path_depth computes), as this runs for every trace the collector sees.
     service_ns: dict[str, int] = {}
+    owners: set[str] = set()
+    depth = 0
     for segment in segments:
-        service = spans[segment.span_id].service
+        span_id = segment.span_id
+        service = spans[span_id].service
         service_ns[service] = service_ns.get(service, 0) + segment.end_ns - segment.start_ns
+        if span_id not in owners:
+            owners.add(span_id)
+            span_depth = depths.get(span_id, 1)
+            if span_depth > depth:
+                depth = span_depth
     return PathSummary(
         root_id=root_id,
         segments=tuple(segments),
-        depth=critical_path_depth(trace, segments, depths),
+        depth=depth,
         depths=depths,
-        critical_ids=frozenset(segment.span_id for segment in segments),
+        critical_ids=frozenset(owners),
         service_ns=service_ns,
     )
 

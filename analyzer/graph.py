@@ -258,6 +258,8 @@ from analyzer.rules.timeouts import declared_timeout
 
     def _node(self, name: str, kind: str) -> None:
         current = self.nodes.get(name)
+        if current == kind:
+            return  # the usual case: every trace names its services again
         if current is None or NODE_KINDS.index(kind) < NODE_KINDS.index(current):
             self.nodes[name] = kind
 

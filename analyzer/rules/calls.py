@@ -16,7 +16,7 @@ one at a time, merge windows and snapshot them with :meth:`CallAggregate.to_dict
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -72,9 +72,12 @@ class CallKey:
         return [self.endpoint_service, self.endpoint_name, self.client, self.server, self.operation]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per call the collector sees, and a frozen dataclass's
+# ``__init__`` (one ``object.__setattr__`` per field, eighteen here) costs about twice a
+# plain one. Nothing keeps an observation beyond folding its trace.
+@dataclass(slots=True)
 class CallObservation:
-    """One call in one trace, as the rules see it.
+    """One call in one trace, as the rules see it (treat it as read-only).
 
     ``kind`` is ``"read"``, ``"write"`` or ``"unknown"``; ``request`` is true for HTTP and
     RPC calls (and calls answered by an instrumented server), the ones a caller can bound
@@ -228,12 +231,16 @@ def server_of(trace: Trace, span: Span) -> tuple[str, Span | None]:
     ``peer.service``, ``server.address``, ``db.system`` / ``db.system.name`` or
     ``messaging.system``, else ``"virtual_node"``.
     """
-    for child in trace.child_spans(span.span_id):
-        if child.service != span.service and (
-            child.kind is SpanKind.SERVER
-            or (child.kind is SpanKind.INTERNAL and span.kind is SpanKind.INTERNAL)
-        ):
-            return child.service, child
+    kid_ids = trace.children.get(span.span_id)
+    if kid_ids:
+        spans, service = trace.spans, span.service
+        for kid_id in kid_ids:
+            child = spans[kid_id]
+            if child.service != service and (
+                child.kind is SpanKind.SERVER
+                or (child.kind is SpanKind.INTERNAL and span.kind is SpanKind.INTERNAL)
+            ):
+                return child.service, child
     attrs = span.attributes
     for key in ("peer.service", "server.address", "db.system.name", "db.system",
                 "messaging.system"):
@@ -245,12 +252,18 @@ def server_of(trace: Trace, span: Span) -> tuple[str, Span | None]:
 # -- observing a trace ----------------------------------------------------------------------
 
 
-def _subtree(trace: Trace, span_id: str) -> Iterator[str]:
+def _subtree(trace: Trace, span_id: str) -> list[str]:
+    """``span_id`` and its descendants, depth first."""
+    children = trace.children
+    found: list[str] = []
     stack = [span_id]
     while stack:
         current = stack.pop()
-        yield current
-        stack.extend(trace.children.get(current, ()))
+        found.append(current)
+        kid_ids = children.get(current)
+        if kid_ids:
+            stack.extend(kid_ids)
+    return found
 
 
 def _with_ancestors(trace: Trace, span_ids: Iterable[str]) -> set[str]:
@@ -303,13 +316,15 @@ def _local_root(trace: Trace, span: Span) -> Span | None:
 
 def _local_spans(trace: Trace, entry: Span) -> list[Span]:
     """Every span of ``entry``'s service reachable from it without leaving the service."""
+    spans, children, service = trace.spans, trace.children, entry.service
     found: list[Span] = []
     stack = [entry.span_id]
     while stack:
-        span = trace.spans[stack.pop()]
+        span = spans[stack.pop()]
         found.append(span)
-        stack.extend(c for c in trace.children.get(span.span_id, ())
-                     if trace.spans[c].service == entry.service)
+        kid_ids = children.get(span.span_id)
+        if kid_ids:
+            stack.extend(c for c in kid_ids if spans[c].service == service)
     return found
 
 
@@ -351,6 +366,9 @@ def observe_calls(
     entries: dict[str, list[tuple[int, str]]] = {}
     inbound: dict[str, float | None] = {}
     observations: list[CallObservation] = []
+    # A trace's calls share few keys (each database statement of a service…): each key
+    # is built once per trace, a frozen dataclass being costly to build.
+    keys: dict[tuple[str, str, str], CallKey] = {}
     for span_id in _subtree(trace, root_id):
         span = spans[span_id]
         if span.kind is not SpanKind.CLIENT and not kindless:
@@ -375,8 +393,12 @@ def observe_calls(
             saved = (what_if_saved_ns(trace, root_id, span, on_path=critical_below)
                      if on_critical and not followed else 0)
         declared, declared_ms = declared_timeout(span.attributes, timeout_keys)
+        key_fields = (span.service, server, operation)
+        key = keys.get(key_fields)
+        if key is None:
+            key = keys[key_fields] = CallKey(endpoint.service, endpoint.name, *key_fields)
         observations.append(CallObservation(
-            key=CallKey(endpoint.service, endpoint.name, span.service, server, operation),
+            key=key,
             trace_id=trace.trace_id,
             span_id=span_id,
             parent_id=span.parent_id,
