@@ -32,5 +32,9 @@ bench: $(STAMP)
 test-deps:
 	@command -v chromium >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 || scripts/install-test-deps
 
+## make screenshots: the pictures in docs/screenshots/ (dashboard pages, and the TUI and dashboard on the demo bank)
+screenshots: $(STAMP) test-deps
+	CRITPATH_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/browser/test_screenshots.py tests/e2e -k "screenshots or as_is"
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
