@@ -132,25 +132,22 @@ def _first(value: object) -> str:
     return str(value).strip()
 
 
-class _Lookup:
-    """The first of some attribute keys present on a call, the client span before the server's.
+_METHOD_KEYS = ("http.request.method", "http.method")
+_MESSAGING_OPERATION_KEYS = ("messaging.operation.type", "messaging.operation")
+_MESSAGING_SYSTEM_KEYS = ("messaging.system",)
+_RPC_SYSTEM_KEYS = ("rpc.system",)
+_RPC_METHOD_KEYS = ("rpc.method",)
+_STATEMENT_KEYS = ("db.operation.name", "db.operation", "db.query.text", "db.statement")
 
-    A small callable object rather than a closure: ``call_kind`` runs for every call the
-    collector sees, and most of its lookups stop at the first key.
-    """
 
-    __slots__ = ("sources",)
-
-    def __init__(self, sources: tuple[Mapping[str, object], ...]) -> None:
-        self.sources = sources
-
-    def __call__(self, *keys: str) -> object | None:
-        for key in keys:
-            for attrs in self.sources:
-                value = attrs.get(key)
-                if value is not None:
-                    return value
-        return None
+def _lookup(sources: tuple[Mapping[str, object], ...], keys: tuple[str, ...]) -> object | None:
+    """The first of ``keys`` present; for each key the client span before the server's."""
+    for key in keys:
+        for attrs in sources:
+            value = attrs.get(key)
+            if value is not None:
+                return value
+    return None
 
 
 def call_kind(span: Span, server: Span | None = None) -> str:
@@ -162,18 +159,17 @@ def call_kind(span: Span, server: Span | None = None) -> str:
     are consulted when the client span lacks them.
     """
     sources = (span.attributes, server.attributes) if server is not None else (span.attributes,)
-    lookup = _Lookup(sources)
-    method = lookup("http.request.method", "http.method")
+    method = _lookup(sources, _METHOD_KEYS)
     if method is not None:
         return "read" if _first(method).upper() in _READ_METHODS else "write"
-    operation = lookup("messaging.operation.type", "messaging.operation")
-    if operation is not None or lookup("messaging.system") is not None:
+    operation = _lookup(sources, _MESSAGING_OPERATION_KEYS)
+    if operation is not None or _lookup(sources, _MESSAGING_SYSTEM_KEYS) is not None:
         receives = _first(operation or "").lower() in {"receive", "process", "settle"}
         return "read" if receives else "write"
-    if lookup("rpc.system") is not None:
-        rpc_method = _first(lookup("rpc.method") or "").lower()
+    if _lookup(sources, _RPC_SYSTEM_KEYS) is not None:
+        rpc_method = _first(_lookup(sources, _RPC_METHOD_KEYS) or "").lower()
         return "read" if rpc_method.startswith(_READ_RPC_PREFIXES) else "write"
-    statement = lookup("db.operation.name", "db.operation", "db.query.text", "db.statement")
+    statement = _lookup(sources, _STATEMENT_KEYS)
     if statement is not None:
         words = _first(statement).split()
         verb = words[0].upper() if words else ""
