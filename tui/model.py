@@ -126,8 +126,9 @@ class GraphEdge:
 
     @property
     def is_async(self) -> bool:
-        """Queue edges (a messaging system) are asynchronous; request/response is ``""``."""
-        return bool(self.connection_type)
+        """Queue edges (``messaging_system``) are asynchronous. Request/response (``""``) and
+        calls to virtual peers (``database``, ``virtual_node``, as Tempo labels them) are not."""
+        return self.connection_type == "messaging_system"
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,7 @@ def bank_report(generated_at: str = "2026-12-03T17:00:00+00:00") -> dict[str, An
             _edge("card-processing", "enrichment", 1200, 11, 95.0, 820.0),
             _edge("card-processing", "push", 1200, 34, 40.0, 410.0, timeout=2000.0),
             _edge("card-processing", "sqlite", 1600, 0, 3.1, 14.0),
-            _edge("card-processing", "feed", 1200, 0, 1.2, 6.0, connection_type="rabbitmq"),
+            _edge("card-processing", "feed", 1200, 0, 1.2, 6.0, connection_type="messaging_system"),
             _edge("feed", "enrichment", 800, 1, 30.0, 160.0, timeout=2000.0),
             _edge("enrichment", "sqlite", 2000, 0, 2.4, 11.0),
             _edge("push", "apns.apple.com", 1250, 39, 35.0, 380.0),
@@ -530,7 +530,7 @@ def big_report(services: int = 200, endpoints: int = 1000, generation: int = 0) 
                     (i + generation) % 5,
                     4.0,
                     40.0 + i,
-                    connection_type="kafka" if i % 13 == 0 else "",
+                    connection_type="messaging_system" if i % 13 == 0 else "",
                 )
             )
     docs = []

@@ -150,3 +150,15 @@ def test_changes_against_a_baseline_window():
     assert authorize.error_change == pytest.approx(0.015) and authorize.failing_more
     assert rows["feed GET /feed"].p99_change is None and not rows["feed GET /feed"].slower
     assert sort_endpoints(rows.values(), "change")[0].key == AUTHORIZE_KEY
+
+
+@pytest.mark.parametrize(
+    ("connection_type", "is_async"),
+    [("", False), ("database", False), ("virtual_node", False), ("messaging_system", True)],
+    ids=["request-response", "database-peer", "uninstrumented-peer", "queue"],
+)
+def test_only_queue_edges_are_asynchronous(connection_type, is_async):
+    """Tempo's connection types: only ``messaging_system`` goes through a queue."""
+    graph = build_graph([], [edge("a", "b", connection_type=connection_type)], [])
+    [edge_view] = [e for layer in graph.layers for node in layer for e in node.edges]
+    assert edge_view.is_async is is_async

@@ -122,7 +122,7 @@ async def test_graph_is_layered_and_marks_edges(bank_app):
             < header.index("depth 3")
         )
         assert "━▶ enrichment 820ms ✗11" in text
-        assert "┄▷ feed rabbitmq" in text
+        assert "┄▷ feed (queue)" in text
         assert "─▶ sqlite 14.0ms" in text
         assert "▤ sqlite" in text and "◇ user" in text
 

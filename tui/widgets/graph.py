@@ -94,7 +94,7 @@ class ServiceGraph(Static):
             f"{arrow} {'↺ ' if backwards else ''}{edge.server}",
             style=self.get_component_rich_style(style, partial=True),
         )
-        line.append(f" {edge.connection_type}" if edge.is_async else f" {ms(edge.p99_ms)}ms")
+        line.append(" (queue)" if edge.is_async else f" {ms(edge.p99_ms)}ms")
         if edge.failed:
             line.append(
                 f" ✗{edge.failed:,}",
