@@ -442,6 +442,8 @@ def retry_groups(observations: Iterable[CallObservation]) -> list[RetryGroup]:
             groups.setdefault((obs.parent_id, obs.key.server, obs.client_name), []).append(obs)
     found = []
     for calls in groups.values():
+        if len(calls) < 2:
+            continue  # most calls are alone: no run of attempts to find
         calls.sort(key=lambda o: (o.start_ns, o.span_id))
         run = [calls[0]]
         for obs in calls[1:] + [None]:
