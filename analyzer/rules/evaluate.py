@@ -43,6 +43,18 @@ def _latency_evidence(sketch: LatencySketch) -> dict:
             "max_ms": _ms(sketch.max)}
 
 
+def _tolerance_evidence(key: CallKey, stats: CallStats) -> dict:
+    """The evidence both failure-tolerance rules (deferrable-work, soft-dependency) open with:
+    how often the call was seen, on the critical path, failing, and failing harmlessly."""
+    return {
+        "operation": key.operation,
+        "observations": stats.calls,
+        "on_critical_path": stats.on_critical,
+        "errors": stats.errors,
+        "error_tolerated": stats.tolerated,
+    }
+
+
 def observed_timeout_ms(stats: CallStats, config: AnalysisConfig) -> float | None:
     """The caller's own timeout as observed, when timed-out calls cluster near one duration.
 
@@ -188,11 +200,7 @@ def deferrable_work(key: CallKey, stats: CallStats, config: AnalysisConfig) -> F
         severity="warning",
         message=message,
         evidence={
-            "operation": key.operation,
-            "observations": stats.calls,
-            "on_critical_path": stats.on_critical,
-            "errors": stats.errors,
-            "error_tolerated": stats.tolerated,
+            **_tolerance_evidence(key, stats),
             "call_p50_ms": stats.latency.quantile_ms(0.5),
             "saved_p50_ms": saved_p50,
             "saved_p99_ms": saved_p99,
@@ -220,11 +228,7 @@ def soft_dependency(key: CallKey, stats: CallStats, config: AnalysisConfig) -> F
         severity="info",
         message=message,
         evidence={
-            "operation": key.operation,
-            "observations": stats.calls,
-            "on_critical_path": stats.on_critical,
-            "errors": stats.errors,
-            "error_tolerated": stats.tolerated,
+            **_tolerance_evidence(key, stats),
             **latency,
         },
         impact=latency["p99_ms"] or 0.0,
