@@ -12,6 +12,7 @@ says what is wrong, ready to print as one line.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import os
 import sys
@@ -34,6 +35,8 @@ TRACE_SUFFIXES = frozenset({".json", ".jsonl", ".ndjson", ".pb", ".bin", ".otlp"
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(files_done, files_total)`` after each file."""
+
+FILES_HELP = "trace file, directory of trace files, or - for stdin"
 
 
 class InputError(Exception):
@@ -146,6 +149,26 @@ def read_traces(
             f"{orphaned} trace(s) miss a parent span; their orphans count as extra roots"
         )
     return traces, warnings
+
+
+def add_files_argument(parser: argparse.ArgumentParser, *, nargs: str = "+") -> None:
+    """The positional ``FILE…`` argument (into ``args.files``) of every command that reads
+    trace files, so they all spell and explain it alike."""
+    parser.add_argument("files", nargs=nargs, metavar="FILE", help=FILES_HELP)
+
+
+def read_command_traces(
+    command: str, paths: Sequence[str | Path], config: AnalysisConfig,
+) -> list[Trace]:
+    """:func:`read_traces` as a command runs it: a progress line on a terminal, and each
+    warning printed to standard error as ``critpath <command>: warning: …``.
+
+    Raises :class:`InputError`; the command prints it under its own name.
+    """
+    traces, warnings = read_traces(paths, config, progress=stderr_progress())
+    for warning in warnings:
+        print(f"critpath {command}: warning: {warning}", file=sys.stderr)
+    return traces
 
 
 def stderr_progress(stream=None) -> Progress | None:

@@ -14,9 +14,9 @@ from analyzer.report import build_report
 from critpath.exitcodes import ExitCode
 from critpath.inputs import (
     InputError,
+    add_files_argument,
     analysis_config,
-    read_traces,
-    stderr_progress,
+    read_command_traces,
     write_stdout,
 )
 
@@ -51,8 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("files", nargs="+", metavar="FILE",
-                        help="trace file, directory of trace files, or - for stdin")
+    add_files_argument(parser)
     parser.add_argument("--format", choices=FORMATS, default="text",
                         help="output format (default: text)")
     parser.add_argument("--config", type=Path, metavar="PATH",
@@ -64,12 +63,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config = analysis_config(args.config)
-        traces, warnings = read_traces(args.files, config, progress=stderr_progress())
+        traces = read_command_traces("analyze", args.files, config)
     except InputError as exc:
         print(f"critpath analyze: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
-    for warning in warnings:
-        print(f"critpath analyze: warning: {warning}", file=sys.stderr)
     if not traces:
         print("critpath analyze: no traces found in the input", file=sys.stderr)
         return ExitCode.BAD_INPUT

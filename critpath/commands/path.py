@@ -14,9 +14,9 @@ from analyzer.report import paths_document, trace_document
 from critpath.exitcodes import ExitCode
 from critpath.inputs import (
     InputError,
+    add_files_argument,
     analysis_config,
-    read_traces,
-    stderr_progress,
+    read_command_traces,
     write_stdout,
 )
 
@@ -44,8 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("files", nargs="+", metavar="FILE",
-                        help="trace file, directory of trace files, or - for stdin")
+    add_files_argument(parser)
     parser.add_argument("--trace-id", metavar="ID",
                         help="only this trace (hex id, case-insensitive)")
     parser.add_argument("--format", choices=("text", "json"), default="text",
@@ -60,12 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config = analysis_config(args.config)
-        traces, warnings = read_traces(args.files, config, progress=stderr_progress())
+        traces = read_command_traces("path", args.files, config)
     except InputError as exc:
         print(f"critpath path: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
-    for warning in warnings:
-        print(f"critpath path: warning: {warning}", file=sys.stderr)
     if args.trace_id:
         wanted = args.trace_id.strip().lower()
         matching = [t for t in traces if t.trace_id == wanted]
