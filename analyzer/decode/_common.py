@@ -1,5 +1,5 @@
-"""What every decoder shares: the result type, the error type, the attribute keys the
-analysis reads, id normalisation and the fast span constructor."""
+"""What every decoder shares: the result type, the error types, the attribute keys the
+analysis reads, JSON shape checks, id normalisation and the fast span constructor."""
 
 from __future__ import annotations
 
@@ -51,6 +51,22 @@ _HEX_DIGITS = frozenset("0123456789abcdef")
 
 class DecodeError(ValueError):
     """Input that is not a trace file critpath can read; the message starts with the source."""
+
+
+class ShapeError(Exception):
+    """Internal to the JSON decoders: a value of the wrong type at a known place.
+
+    Never escapes a decoder: each one catches it and raises :class:`DecodeError` with the
+    source and the path to the bad value in front of this message.
+    """
+
+
+def require_object(value: object, what: str) -> dict:
+    """``value`` when it is a JSON object; else :class:`ShapeError` saying ``what`` must be
+    one and what it is instead (``a span must be an object, got list``)."""
+    if not isinstance(value, dict):
+        raise ShapeError(f"{what} must be an object, got {type(value).__name__}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,13 @@ from analyzer.decode._common import (
     UNKNOWN_SERVICE,
     DecodeError,
     Decoded,
+    ShapeError,
     exception_event,
     freeze,
     hex_id,
     make_span,
     parent_hex_id,
+    require_object,
 )
 from analyzer.model import AttrValue, Link, SpanKind, StatusCode
 
@@ -27,10 +29,6 @@ FORMAT = "jaeger-json"
 
 # Tags that become span fields rather than attributes.
 _CONSUMED_TAGS = frozenset({"span.kind", "otel.status_code", "error"})
-
-
-class _Shape(Exception):
-    """Internal: a JSON value of the wrong type at a known place."""
 
 
 def _tag_value(tag: dict) -> AttrValue | None:
@@ -51,11 +49,10 @@ def _tags(items, keep: frozenset[str] | None, what: str) -> dict[str, AttrValue]
     if items is None:
         return {}
     if not isinstance(items, list):
-        raise _Shape(f'"{what}" must be an array, got {type(items).__name__}')
+        raise ShapeError(f'"{what}" must be an array, got {type(items).__name__}')
     out: dict[str, AttrValue] = {}
     for tag in items:
-        if not isinstance(tag, dict):
-            raise _Shape(f'each of "{what}" must be an object, got {type(tag).__name__}')
+        require_object(tag, f'each of "{what}"')
         key = tag.get("key")
         if isinstance(key, str) and (keep is None or key in keep):
             value = _tag_value(tag)
@@ -84,11 +81,10 @@ def _events(logs, keep: frozenset[str] | None) -> tuple:
     if not logs:
         return ()
     if not isinstance(logs, list):
-        raise _Shape(f'"logs" must be an array, got {type(logs).__name__}')
+        raise ShapeError(f'"logs" must be an array, got {type(logs).__name__}')
     out = []
     for log in logs:
-        if not isinstance(log, dict):
-            raise _Shape(f'each log must be an object, got {type(log).__name__}')
+        require_object(log, "each log")
         fields = _tags(log.get("fields"), None, "fields")
         name = str(fields.pop("event", "log"))
         if name == "error" and "error.kind" in fields:
@@ -109,7 +105,7 @@ def _span(raw: dict, services: dict[str, str], keep: frozenset[str] | None):
         return None
     references = raw.get("references") or []
     if not isinstance(references, list):
-        raise _Shape(f'"references" must be an array, got {type(references).__name__}')
+        raise ShapeError(f'"references" must be an array, got {type(references).__name__}')
     parent_id: str | None | bool = None
     follows_from = False
     links = []
@@ -117,8 +113,7 @@ def _span(raw: dict, services: dict[str, str], keep: frozenset[str] | None):
     # Jaeger UI does); the other references are links.
     ordered = sorted(references, key=lambda ref: ref.get("refType") != "CHILD_OF")
     for ref in ordered:
-        if not isinstance(ref, dict):
-            raise _Shape(f"each reference must be an object, got {type(ref).__name__}")
+        require_object(ref, "each reference")
         ref_trace = hex_id(ref.get("traceID"), 32, pad=True)
         ref_span = hex_id(ref.get("spanID"), 16, pad=True)
         if ref_trace is None or ref_span is None:
@@ -152,8 +147,7 @@ def _span(raw: dict, services: dict[str, str], keep: frozenset[str] | None):
 def _services(processes) -> dict[str, str]:
     if processes is None:
         return {}
-    if not isinstance(processes, dict):
-        raise _Shape(f'"processes" must be an object, got {type(processes).__name__}')
+    require_object(processes, '"processes"')
     return {pid: str(p.get("serviceName") or UNKNOWN_SERVICE)
             for pid, p in processes.items() if isinstance(p, dict)}
 
@@ -174,21 +168,19 @@ def decode_jaeger(document: dict, source: str, keep: frozenset[str] | None) -> D
     for t, trace in enumerate(traces):
         place = f"data[{t}]"
         try:
-            if not isinstance(trace, dict):
-                raise _Shape(f"a trace must be an object, got {type(trace).__name__}")
+            require_object(trace, "a trace")
             services = _services(trace.get("processes"))
             raw_spans = trace.get("spans")
             raw_spans = [] if raw_spans is None else raw_spans
             if not isinstance(raw_spans, list):
-                raise _Shape(f'"spans" must be an array, got {type(raw_spans).__name__}')
-        except _Shape as exc:
+                raise ShapeError(f'"spans" must be an array, got {type(raw_spans).__name__}')
+        except ShapeError as exc:
             raise DecodeError(f"{source}: not a valid Jaeger JSON trace: {place}: {exc}") from None
         for n, raw in enumerate(raw_spans):
             try:
-                if not isinstance(raw, dict):
-                    raise _Shape(f"a span must be an object, got {type(raw).__name__}")
+                require_object(raw, "a span")
                 span = _span(raw, services, keep)
-            except (_Shape, TypeError, ValueError, AttributeError) as exc:
+            except (ShapeError, TypeError, ValueError, AttributeError) as exc:
                 raise DecodeError(f"{source}: not a valid Jaeger JSON trace: {place}.spans[{n}]: "
                                   f"{exc}") from None
             if span is None:

@@ -16,12 +16,14 @@ from analyzer.decode._common import (
     UNKNOWN_SERVICE,
     DecodeError,
     Decoded,
+    ShapeError,
     exception_event,
     freeze,
     hex_id,
     kind_from_number,
     make_span,
     parent_hex_id,
+    require_object,
     status_from_number,
 )
 from analyzer.model import AttrValue, Link, StatusCode
@@ -33,10 +35,6 @@ FORMAT_LINES = "otlp-jsonl"
 _KIND_NAMES = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2,
                "SPAN_KIND_CLIENT": 3, "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
 _STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
-
-
-class _Shape(Exception):
-    """Internal: a JSON value of the wrong type at a known place."""
 
 
 def _field(obj: dict, camel: str, snake: str, default=None):
@@ -51,23 +49,17 @@ def _field(obj: dict, camel: str, snake: str, default=None):
 def _list(obj: dict, camel: str, snake: str) -> list:
     value = _field(obj, camel, snake, [])
     if not isinstance(value, list):
-        raise _Shape(f'"{camel}" must be an array, got {type(value).__name__}')
-    return value
-
-
-def _object(value, what: str) -> dict:
-    if not isinstance(value, dict):
-        raise _Shape(f"{what} must be an object, got {type(value).__name__}")
+        raise ShapeError(f'"{camel}" must be an array, got {type(value).__name__}')
     return value
 
 
 def _int(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise _Shape(f"{what} must be an integer or a decimal string, got {value!r}")
+        raise ShapeError(f"{what} must be an integer or a decimal string, got {value!r}")
     try:
         return int(value)
     except ValueError:
-        raise _Shape(f"{what} must be an integer or a decimal string, got {value!r}") from None
+        raise ShapeError(f"{what} must be an integer or a decimal string, got {value!r}") from None
 
 
 def _enum(value, names: dict[str, int], what: str) -> int:
@@ -90,11 +82,12 @@ def any_value(value) -> AttrValue | None:
         if key in ("doubleValue", "double_value"):
             return float(item)  # also reads "NaN" and "Infinity", as the JSON mapping writes them
         if key in ("arrayValue", "array_value"):
-            values = _list(_object(item, "arrayValue"), "values", "values")
+            values = _list(require_object(item, "arrayValue"), "values", "values")
             return tuple(v for v in map(any_value, values) if v is not None)
         if key in ("kvlistValue", "kvlist_value"):
-            values = _list(_object(item, "kvlistValue"), "values", "values")
-            return tuple((_object(kv, "kvlistValue entry").get("key", ""), any_value(kv.get("value")))
+            values = _list(require_object(item, "kvlistValue"), "values", "values")
+            return tuple((require_object(kv, "kvlistValue entry").get("key", ""),
+                          any_value(kv.get("value")))
                          for kv in values)
         if key in ("bytesValue", "bytes_value"):
             return str(item)  # already base64 text, the form protobuf bytes decode to
@@ -105,7 +98,7 @@ def attributes(items: list, keep: frozenset[str] | None) -> dict[str, AttrValue]
     """Kept ``KeyValue`` objects as a dict; values that hold nothing are dropped."""
     out: dict[str, AttrValue] = {}
     for item in items:
-        key = _object(item, "attribute").get("key")
+        key = require_object(item, "attribute").get("key")
         if not isinstance(key, str) or (keep is not None and key not in keep):
             continue
         value = any_value(item.get("value"))
@@ -115,7 +108,7 @@ def attributes(items: list, keep: frozenset[str] | None) -> dict[str, AttrValue]
 
 
 def _service(resource_spans: dict) -> str:
-    resource = _object(resource_spans.get("resource") or {}, '"resource"')
+    resource = require_object(resource_spans.get("resource") or {}, '"resource"')
     name = attributes(_list(resource, "attributes", "attributes"), frozenset({"service.name"}))
     service = name.get("service.name")
     return service if isinstance(service, str) and service else UNKNOWN_SERVICE
@@ -133,18 +126,19 @@ def _span(raw: dict, service: str, keep: frozenset[str] | None):
     raw_status = raw.get("status")
     if raw_status:
         status = status_from_number(
-            _enum(_object(raw_status, '"status"').get("code"), _STATUS_NAMES, '"status.code"'))
+            _enum(require_object(raw_status, '"status"').get("code"), _STATUS_NAMES,
+                  '"status.code"'))
     kept = attributes(_list(raw, "attributes", "attributes"), keep)
     links = []
     for link in _list(raw, "links", "links"):
-        link = _object(link, "link")
+        link = require_object(link, "link")
         link_trace = hex_id(_field(link, "traceId", "trace_id"), 32)
         link_span = hex_id(_field(link, "spanId", "span_id"), 16)
         if link_trace and link_span:
             links.append(Link(link_trace, link_span))
     events = []
     for event in _list(raw, "events", "events"):
-        event = _object(event, "event")
+        event = require_object(event, "event")
         name = event.get("name", "")
         if keep is not None and name != "exception":
             continue
@@ -162,32 +156,31 @@ def _span(raw: dict, service: str, keep: frozenset[str] | None):
 
 
 def _request_spans(request, keep: frozenset[str] | None, where: str) -> Iterator:
-    """Yield the spans of one request (None for each invalid one); raise _Shape with place."""
-    if not isinstance(request, dict):
-        raise _Shape(f"{where}: an OTLP/JSON request must be an object, got {type(request).__name__}")
+    """Yield the spans of one request (None for each invalid one); raise ShapeError with place."""
+    require_object(request, f"{where}: an OTLP/JSON request")
     for r, resource_spans in enumerate(_list(request, "resourceSpans", "resource_spans")):
         place = f"{where}resourceSpans[{r}]"
         try:
-            resource_spans = _object(resource_spans, "a resourceSpans entry")
+            resource_spans = require_object(resource_spans, "a resourceSpans entry")
             service = _service(resource_spans)
             scopes = _field(resource_spans, "scopeSpans", "scope_spans")
             if scopes is None:  # written by SDKs before OTLP 0.15
                 scopes = _field(resource_spans, "instrumentationLibrarySpans",
                                 "instrumentation_library_spans", [])
             if not isinstance(scopes, list):
-                raise _Shape('"scopeSpans" must be an array')
-        except _Shape as exc:
-            raise _Shape(f"{place}: {exc}") from None
+                raise ShapeError('"scopeSpans" must be an array')
+        except ShapeError as exc:
+            raise ShapeError(f"{place}: {exc}") from None
         for s, scope_spans in enumerate(scopes):
             try:
-                spans = _list(_object(scope_spans, "a scopeSpans entry"), "spans", "spans")
-            except _Shape as exc:
-                raise _Shape(f"{place}.scopeSpans[{s}]: {exc}") from None
+                spans = _list(require_object(scope_spans, "a scopeSpans entry"), "spans", "spans")
+            except ShapeError as exc:
+                raise ShapeError(f"{place}.scopeSpans[{s}]: {exc}") from None
             for n, raw in enumerate(spans):
                 try:
-                    yield _span(_object(raw, "a span"), service, keep)
-                except (_Shape, TypeError, ValueError, AttributeError) as exc:
-                    raise _Shape(f"{place}.scopeSpans[{s}].spans[{n}]: {exc}") from None
+                    yield _span(require_object(raw, "a span"), service, keep)
+                except (ShapeError, TypeError, ValueError, AttributeError) as exc:
+                    raise ShapeError(f"{place}.scopeSpans[{s}].spans[{n}]: {exc}") from None
 
 
 def _collect(requests, keep, source: str, fmt: str) -> Decoded:
@@ -200,7 +193,7 @@ def _collect(requests, keep, source: str, fmt: str) -> Decoded:
                     invalid += 1
                 else:
                     spans.append(span)
-    except _Shape as exc:
+    except ShapeError as exc:
         raise DecodeError(f"{source}: not a valid OTLP/JSON trace request: {exc}") from None
     return Decoded(spans, fmt, invalid)
 

@@ -18,11 +18,13 @@ from analyzer.decode._common import (
     UNKNOWN_SERVICE,
     DecodeError,
     Decoded,
+    ShapeError,
     exception_event,
     freeze,
     hex_id,
     make_span,
     parent_hex_id,
+    require_object,
 )
 from analyzer.model import AttrValue, SpanKind, StatusCode
 
@@ -33,10 +35,6 @@ FORMAT = "zipkin-json"
 _INTEGER_TAGS = frozenset({"http.response.status_code", "http.status_code",
                            "rpc.grpc.status_code", "server.port"})
 _CONSUMED_TAGS = frozenset({"otel.status_code", "error"})
-
-
-class _Shape(Exception):
-    """Internal: a JSON value of the wrong type."""
 
 
 def _annotation_event(annotation: dict, keep_all: bool):
@@ -75,8 +73,7 @@ def _span(raw: dict, keep: frozenset[str] | None):
     if trace_id is None or span_id is None or parent_id is False:
         return None
     tags = raw.get("tags") or {}
-    if not isinstance(tags, dict):
-        raise _Shape(f'"tags" must be an object, got {type(tags).__name__}')
+    require_object(tags, '"tags"')
     kind = KIND_BY_NAME.get(str(raw.get("kind", "")).lower(), SpanKind.INTERNAL)
     code = str(tags.get("otel.status_code", "")).upper()
     if code in ("ERROR", "OK"):
@@ -102,8 +99,7 @@ def _span(raw: dict, keep: frozenset[str] | None):
     service = (local.get("serviceName") if isinstance(local, dict) else None) or UNKNOWN_SERVICE
     events = []
     for annotation in raw.get("annotations") or ():
-        if not isinstance(annotation, dict):
-            raise _Shape(f"an annotation must be an object, got {type(annotation).__name__}")
+        require_object(annotation, "an annotation")
         event = _annotation_event(annotation, keep is None)
         if event is not None:
             events.append(event)
@@ -137,13 +133,12 @@ def decode_zipkin(document: list, source: str, keep: frozenset[str] | None) -> D
         flat = [span for trace in document for span in trace]
     for n, raw in enumerate(flat):
         try:
-            if not isinstance(raw, dict):
-                raise _Shape(f"a span must be an object, got {type(raw).__name__}")
+            require_object(raw, "a span")
             if "binaryAnnotations" in raw:
-                raise _Shape("this is Zipkin v1 JSON (binaryAnnotations); export Zipkin v2 "
-                             "(/api/v2) instead")
+                raise ShapeError("this is Zipkin v1 JSON (binaryAnnotations); export Zipkin v2 "
+                                 "(/api/v2) instead")
             span = _span(raw, keep)
-        except (_Shape, TypeError, ValueError, AttributeError) as exc:
+        except (ShapeError, TypeError, ValueError, AttributeError) as exc:
             raise DecodeError(f"{source}: not a valid Zipkin v2 span list: [{n}]: {exc}") from None
         if span is None:
             invalid += 1
