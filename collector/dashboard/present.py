@@ -83,7 +83,12 @@ SERVICE_PALETTE = (
 
 
 def fmt_ms(value: float | None) -> str:
-    """A latency in milliseconds, with as many digits as its size deserves."""
+    """A latency in milliseconds, with as many digits as its size deserves.
+
+    Not :func:`analyzer.render.format_ms` on purpose: the dashboard's cells stand alone,
+    so they carry their unit (``45.6 ms``, ``1.23 s`` from a second up), show an en dash
+    for missing or NaN values and stop at two decimals (``0.04 ms``).
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if value >= 1000:

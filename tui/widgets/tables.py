@@ -13,7 +13,12 @@ from tui.model import SLOWER, EndpointRow, Exemplar, FindingRow
 
 
 def ms(value: float) -> str:
-    """Milliseconds, with precision where it matters: ``0.42``, ``12.3``, ``1,250``."""
+    """Milliseconds, with precision where it matters: ``0.42``, ``12.3``, ``1,250``.
+
+    Not :func:`analyzer.render.format_ms` on purpose: table columns are narrow, so this
+    uses fewer tiers (two decimals below 1 ms, one below 100 ms) and thousands separators
+    for long latencies; the TUI snapshots pin this form.
+    """
     if value < 1:
         return f"{value:.2f}"
     if value < 100:
