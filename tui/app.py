@@ -27,6 +27,9 @@ from tui.widgets.status import Connection
 
 WINDOWS = ("1m", "5m", "15m", "all")
 
+OUTAGE_TIMEOUT = 365 * 24 * 3600.0
+"""A partial-outage warning stays up until the outage changes or ends, not a few seconds."""
+
 
 class CritpathApp(App[None]):
     """``critpath tui``: the overview first, drill-down screens pushed on top.
@@ -61,6 +64,8 @@ class CritpathApp(App[None]):
         self.interval = interval if source.live else None
         self.clock = clock
         self._poll: Worker[None] | None = None
+        self.partial_outage: tuple[str, ...] = ()
+        """Why each collector of a merged source left out of the data shown did not answer."""
 
     def get_default_screen(self) -> Screen:
         return OverviewScreen()
@@ -111,20 +116,57 @@ class CritpathApp(App[None]):
     def on_report_loaded(self, message: ReportLoaded) -> None:
         if message.overview.window != self.window:
             return  # fetched for a window the user has since left
+        # Only a merged source (several collectors) can answer while some of its parts don't.
+        down = tuple(getattr(self.source, "unreachable", ()))
         self.overview = message.overview
         self.connection = replace(
             self.connection,
             state="live" if self.source.live else "offline",
+            source=self._source_text(down),
             window=self.window,
             fetched_at=message.fetched_at,
             traces=message.overview.traces,
             error="",
         )
+        self._show_partial_outage(down)
 
     def on_source_failed(self, message: SourceFailed) -> None:
+        # A total outage has its own banner; a partial-outage warning would contradict it.
+        self._show_partial_outage(())
         self.connection = replace(
-            self.connection, state="error" if message.reachable else "lost", error=message.error
+            self.connection,
+            state="error" if message.reachable else "lost",
+            source=self.source.description,
+            error=message.error,
         )
+
+    def _source_text(self, down: tuple[str, ...]) -> str:
+        """The status line's source: the description, and how many parts do not answer."""
+        if not down:
+            return self.source.description
+        return f"{self.source.description} ({len(down)} not answering)"
+
+    def _show_partial_outage(self, down: tuple[str, ...]) -> None:
+        """Warn, until it changes, that the data shown leaves out the collectors in ``down``.
+
+        The warning names each collector and why it did not answer; it is raised again only
+        when that set changes, so polling does not pile up identical warnings.
+        """
+        if down == self.partial_outage:
+            return
+        if self.partial_outage:
+            self.clear_notifications()
+        self.partial_outage = down
+        if down:
+            retry = f" Retrying every {self.interval:g}s." if self.interval else ""
+            self.notify(
+                "Not answering: " + "; ".join(down) + ". The data shown is the merged view of "
+                "the other collectors." + retry,
+                title="Some collectors are not answering",
+                severity="error",
+                timeout=OUTAGE_TIMEOUT,
+                markup=False,
+            )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Windows exist only on a live source: trace files are one report over every trace."""

@@ -1,4 +1,5 @@
-"""Where the TUI's documents come from: trace files (offline) or a collector (live).
+"""Where the TUI's documents come from: trace files (offline), a collector (live) or
+the merged view of several collectors (live, scale-out by trace id).
 
 Every source hands out the same plain documents (``critpath.report/v1``,
 ``critpath.trace/v1`` and an endpoint's detail), so the screens cannot tell them
@@ -23,6 +24,7 @@ from tui.model import window_seconds
 
 REPORT_SCHEMA = "critpath.report/v1"
 TRACE_SCHEMA = "critpath.trace/v1"
+AGGREGATE_SCHEMA = "critpath.aggregate/v1"
 GZIP_MAGIC = b"\x1f\x8b"
 EXEMPLAR_LIMIT = 50
 """The most exemplar traces an endpoint lists when the source is a set of files."""
@@ -98,6 +100,17 @@ class CollectorSource:
         """The collector's windows are fixed lengths; ``all`` has none."""
         return window_seconds(window)
 
+    def aggregate(self, window: str) -> dict[str, Any]:
+        """``GET /api/aggregate?window=``: the mergeable ``Aggregate.to_dict()`` snapshot."""
+        doc = self._get("/api/aggregate", params={"window": window})
+        if (
+            not isinstance(doc, dict)
+            or doc.get("schema") != AGGREGATE_SCHEMA
+            or not isinstance(doc.get("aggregate"), dict)
+        ):
+            raise SourceError(f"{self.url}/api/aggregate: not a {AGGREGATE_SCHEMA} document")
+        return doc["aggregate"]
+
     def endpoint(self, service: str, name: str) -> dict[str, Any]:
         """``GET /api/endpoints/{service}/{name}``; exemplars from ``/api/traces`` if none."""
         path = f"/api/endpoints/{quote(service, safe='')}/{quote(name, safe='')}"
@@ -155,6 +168,129 @@ def _exemplar_list(doc: Any) -> list[Any]:
     if isinstance(doc, dict):
         return list(doc.get("exemplars") or doc.get("traces") or [])
     return []
+
+
+class MergedCollectorSource:
+    """The merged view of several collectors that each hold whole traces (ARCHITECTURE.md §9).
+
+    The report is built here from the sum of every collector's ``/api/aggregate``, exactly
+    as one collector receiving all the spans would build it; a trace lives on one
+    collector, so each is asked in turn. Collectors that cannot be reached are left out
+    and named in :attr:`unreachable` (the app's banner) as long as one still answers;
+    when none does, :class:`SourceUnavailable` is raised as for a single collector.
+    """
+
+    live = True
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        config: Any = None,
+        timeout: float = 3.0,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        from analyzer.config import AnalysisConfig
+
+        if len(urls) < 2:
+            raise ValueError("MergedCollectorSource needs at least two collector URLs")
+        self.collectors = tuple(
+            CollectorSource(url, timeout=timeout, transport=transport) for url in urls
+        )
+        self.config = config if config is not None else AnalysisConfig()
+        self.description = f"{len(self.collectors)} collectors"
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._unreachable: tuple[str, ...] = ()
+
+    @property
+    def unreachable(self) -> tuple[str, ...]:
+        """Why each collector left out of the last report did not answer (empty: all did)."""
+        with self._lock:
+            return self._unreachable
+
+    def report(self, window: str) -> dict[str, Any]:
+        """The report over the merged aggregates of the collectors that answer."""
+        from analyzer.aggregate import Aggregate
+        from analyzer.report import build_report
+
+        snapshots, down = self._each(lambda c: c.aggregate(window))
+        merged = Aggregate(self.config)
+        for collector, snapshot in snapshots:
+            try:
+                merged.merge(Aggregate.from_dict(snapshot, self.config))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise SourceError(f"{collector.url}/api/aggregate: unusable ({exc!r})") from exc
+        with self._lock:
+            self._unreachable = down
+        now = self._clock() if self._clock else datetime.now(UTC).timestamp()
+        return build_report(merged, self.config, datetime.fromtimestamp(now, UTC))
+
+    def report_seconds(self, window: str) -> float | None:
+        """Every collector keeps the same fixed-length windows; ``all`` has none."""
+        return window_seconds(window)
+
+    def endpoint(self, service: str, name: str) -> dict[str, Any]:
+        """Depth counts summed and exemplars concatenated (slowest first) over the collectors."""
+        details, _ = self._each(lambda c: c.endpoint(service, name))
+        depths: dict[str, int] = {}
+        exemplars: list[Any] = []
+        for _, detail in details:
+            raw = detail.get("depths") or {}
+            # A mapping {depth: count} or a list of [depth, count] pairs, as the model reads.
+            for depth, count in raw.items() if isinstance(raw, Mapping) else raw:
+                depths[str(depth)] = depths.get(str(depth), 0) + int(count)
+            exemplars.extend(detail.get("exemplars") or [])
+        exemplars.sort(key=_slowest_first)
+        doc: dict[str, Any] = {"exemplars": exemplars}
+        if depths:  # without depths the screen falls back to the report's p50 and maximum
+            doc["depths"] = dict(sorted(depths.items(), key=lambda item: int(item[0])))
+        return doc
+
+    def trace(self, trace_id: str) -> dict[str, Any] | None:
+        """The trace from whichever collector holds it; ``None`` when every one answered
+        without it. When it is not found but some collector could not be asked, that is
+        :class:`SourceUnavailable`: the trace may well be on it."""
+        down: list[str] = []
+        for collector in self.collectors:
+            try:
+                doc = collector.trace(trace_id)
+            except SourceUnavailable as exc:
+                down.append(str(exc))
+                continue
+            if doc is not None:
+                return doc
+        if down:
+            raise SourceUnavailable(f"trace {trace_id} not found; " + "; ".join(down))
+        return None
+
+    def close(self) -> None:
+        """Close every collector's connection pool."""
+        for collector in self.collectors:
+            collector.close()
+
+    def _each(
+        self, ask: Callable[[CollectorSource], Any]
+    ) -> tuple[list[tuple[CollectorSource, Any]], tuple[str, ...]]:
+        """``ask`` every collector: the answers of those that answered, and why the others
+        did not. Raises :class:`SourceUnavailable` when none answered."""
+        answers: list[tuple[CollectorSource, Any]] = []
+        down: list[str] = []
+        for collector in self.collectors:
+            try:
+                answers.append((collector, ask(collector)))
+            except SourceUnavailable as exc:
+                down.append(str(exc))
+        if not answers:
+            raise SourceUnavailable("no collector answers: " + "; ".join(down))
+        return answers, tuple(down)
+
+
+def _slowest_first(exemplar: Any) -> float:
+    """Sort key putting the slowest exemplar first (entries without a duration last)."""
+    duration = exemplar.get("duration_ms") if isinstance(exemplar, dict) else None
+    return -duration if isinstance(duration, int | float) else float("inf")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
-"""``critpath gate [FILE… | --from URL]``: the CI gate (ARCHITECTURE.md §7).
+"""``critpath gate [FILE… | --from URL…]``: the CI gate (ARCHITECTURE.md §7).
 
-This module does the I/O — reading trace files or a collector's report, the config, the
-baseline; writing the output and the baseline — and maps what goes wrong to exit codes.
+This module does the I/O — reading trace files, a collector's report or the merged
+aggregates of several collectors (§9), the config, the baseline; writing the output and
+the baseline — and maps what goes wrong to exit codes.
 The judgement and its renderings are pure: :mod:`analyzer.gate`.
 """
 
@@ -34,6 +35,8 @@ ORDER = 30
 
 WINDOWS = ("1m", "5m", "15m", "all")
 
+AGGREGATE_SCHEMA = "critpath.aggregate/v1"
+
 EPILOG = """\
 what fails the gate:
   - an endpoint whose deepest critical path exceeds its depth budget
@@ -56,6 +59,13 @@ examples:
   critpath gate traces/ --baseline critpath-baseline.json --format markdown > comment.md
   critpath gate traces/ --baseline critpath-baseline.json --update-baseline
   critpath gate --from http://localhost:8686 --format junit --output critpath.xml
+  critpath gate --from http://collector-a:8686 --from http://collector-b:8686
+
+several collectors (scale-out by trace id behind a load-balancing exporter):
+  with more than one --from, the gate fetches URL/api/aggregate from each, merges them and
+  judges the report built from the sum under this gate's config: the same report one
+  collector would have given had it received every span. Every collector must answer; one
+  that cannot be reached exits 2 and is named.
   critpath gate traces/ --format github                   # annotations in a GitHub job
 """
 
@@ -75,11 +85,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_files_argument(parser, nargs="*")
-    parser.add_argument("--from", dest="from_url", metavar="URL",
+    parser.add_argument("--from", dest="from_url", metavar="URL", action="append",
                         help="judge the report of a running collector (fetches URL/api/report) "
-                        "instead of trace files")
+                        "instead of trace files; repeat it to judge the merged view of "
+                        "several collectors (fetches URL/api/aggregate from each)")
     parser.add_argument("--window", choices=WINDOWS, default="all",
-                        help="with --from: the collector's window to judge (default: all)")
+                        help="with --from: the collectors' window to judge (default: all)")
     parser.add_argument("--config", type=Path, metavar="PATH",
                         help="critpath.toml (default: ./critpath.toml or [tool.critpath] "
                         "in ./pyproject.toml, if present)")
@@ -94,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help="write the verdict there instead of standard output")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
-                        help="with --from: how long to wait for the collector (default: 10)")
+                        help="with --from: how long to wait for each collector (default: 10)")
     parser.set_defaults(func=run)
 
 
@@ -116,8 +127,10 @@ def _run(args: argparse.Namespace) -> int:
         raise GateInputError("--update-baseline needs --baseline FILE (where to write it)")
 
     config = analysis_config(args.config)
-    if args.from_url:
-        report = fetch_report(args.from_url, args.window, args.timeout)
+    if args.from_url and len(args.from_url) > 1:
+        report = merged_report(args.from_url, args.window, args.timeout, config)
+    elif args.from_url:
+        report = fetch_report(args.from_url[0], args.window, args.timeout)
     else:
         report = report_from_files(args.files, config)
     if report["traces"] == 0:
@@ -165,9 +178,60 @@ def report_url(base: str) -> str:
     return base.rstrip("/") + "/api/report"
 
 
+def aggregate_url(base: str) -> str:
+    """``base``'s aggregate endpoint: ``http://host:8686`` → ``…/api/aggregate``.
+
+    A URL naming ``/api/report`` (as one ``--from`` may) or ``/api/aggregate`` points at the
+    same collector, so it is accepted too.
+    """
+    base = base.strip().rstrip("/")
+    for suffix in ("/api/report", "/api/aggregate"):
+        if urlsplit(base).path.endswith(suffix):
+            base = base.removesuffix(suffix)
+    return base + "/api/aggregate"
+
+
 def fetch_report(base: str, window: str, timeout: float) -> Mapping[str, Any]:
     """The ``critpath.report/v1`` of a running collector. Raises :class:`GateInputError`."""
     url = report_url(base)
+    return check_report(_get_json(base, url, window, timeout), url)
+
+
+def merged_report(
+    bases: list[str], window: str, timeout: float, config: AnalysisConfig
+) -> Mapping[str, Any]:
+    """The report over the merged aggregates of several collectors (ARCHITECTURE.md §9).
+
+    Collectors behind a load-balancing exporter each hold whole traces, so the sum of
+    their aggregates is what one collector receiving every span would hold. Every one must
+    answer: a gate judging part of the traffic could pass what the whole would fail.
+    Raises :class:`GateInputError` naming the first collector that does not.
+    """
+    merged = Aggregate(config)
+    for base in bases:
+        merged.merge(fetch_aggregate(base, window, timeout, config))
+    return build_report(merged, config, datetime.now(UTC))
+
+
+def fetch_aggregate(
+    base: str, window: str, timeout: float, config: AnalysisConfig
+) -> Aggregate:
+    """A running collector's ``critpath.aggregate/v1`` over ``window``, rebuilt under
+    ``config``. Raises :class:`GateInputError`."""
+    url = aggregate_url(base)
+    document = _get_json(base, url, window, timeout)
+    if not isinstance(document, dict) or document.get("schema") != AGGREGATE_SCHEMA:
+        found = document.get("schema") if isinstance(document, dict) else type(document).__name__
+        raise GateInputError(f"{url}: schema is {found!r}, expected {AGGREGATE_SCHEMA!r}")
+    try:
+        return Aggregate.from_dict(document["aggregate"], config)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise GateInputError(f"{url}: not a usable aggregate ({exc!r})") from exc
+
+
+def _get_json(base: str, url: str, window: str, timeout: float) -> Any:
+    """``GET url?window=`` as JSON; every failure becomes a :class:`GateInputError` that
+    names the collector (``base`` is what the user typed after ``--from``)."""
     try:
         response = httpx.get(url, params={"window": window}, timeout=timeout)
     except httpx.InvalidURL as exc:
@@ -187,7 +251,7 @@ def fetch_report(base: str, window: str, timeout: float) -> Mapping[str, Any]:
         document = response.json()
     except ValueError as exc:
         raise GateInputError(f"{url}: the answer is not JSON") from exc
-    return check_report(document, url)
+    return document
 
 
 def read_baseline(path: Path) -> Mapping[str, Any]:

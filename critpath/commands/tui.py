@@ -18,6 +18,10 @@ evidence and suggested change.
 
 Live (default): polls a collector's API, shows how old the data is, and keeps the
 last data on screen with a banner while the collector is unreachable.
+Several collectors (repeat --from): the merged view of collectors that each hold whole
+traces behind a load-balancing exporter; the report is built from the sum of their
+aggregates, each trace is fetched from whichever holds it, and collectors that stop
+answering are named while the others' merged view stays on screen.
 Offline: give trace files (OTLP protobuf or JSON, Jaeger or Zipkin JSON); they are
 analysed locally, exactly as the collector would.
 """
@@ -26,6 +30,7 @@ EPILOG = """\
 examples:
   critpath tui                                  # the local collector
   critpath tui --from http://collector:8686 --window 15m
+  critpath tui --from http://collector-a:8686 --from http://collector-b:8686
   critpath tui traces/*.json                    # offline, on trace files
 
 keys: ? help · / filter · enter open · escape back · s/r sort · w window · q quit
@@ -51,8 +56,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--from",
         dest="url",
         metavar="URL",
+        action="append",
         default=None,
-        help=f"collector to read live (default {DEFAULT_URL})",
+        help=f"collector to read live (default {DEFAULT_URL}); repeat it to read the merged "
+        "view of several collectors",
     )
     parser.add_argument(
         "--window",
@@ -73,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def make_source(args: argparse.Namespace):
     """The source the arguments ask for; raises ``InputError`` when they cannot be used."""
     from critpath.inputs import STDIN, InputError, analysis_config, expand_paths
-    from tui.sources import CollectorSource, FileSource
+    from tui.sources import CollectorSource, FileSource, MergedCollectorSource
 
     if args.files and args.url:
         raise InputError("critpath tui: give trace files or --from URL, not both")
@@ -88,7 +95,11 @@ def make_source(args: argparse.Namespace):
         return FileSource(expand_paths(args.files), config=analysis_config())
     if args.interval <= 0:
         raise InputError("critpath tui: --interval must be a positive number of seconds")
-    return CollectorSource(args.url or DEFAULT_URL)
+    urls = args.url or [DEFAULT_URL]
+    if len(urls) > 1:
+        # The merged report is built here, so the rules judge it under the local config.
+        return MergedCollectorSource(urls, config=analysis_config())
+    return CollectorSource(urls[0])
 
 
 def run(args: argparse.Namespace) -> int:
