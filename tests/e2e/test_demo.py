@@ -26,6 +26,8 @@ pytestmark = pytest.mark.slow
 MANIFEST = load_manifest()
 RULES_CRITPATH_HAS = {"missing-timeout", "timeout-inversion", "deferrable-work", "soft-dependency"}
 CARD_AUTH = ("card-processing", "POST /authorisations")
+#: What as-is card authorisation waits for and fixed queues (policy.defers_side_effects).
+SIDE_EFFECTS = {"transaction-enrichment", "feed-generator", "push"}
 DURATION_S = 30.0
 # Reactions are a rare journey by default; the test needs enough of them to judge the
 # transactions -> feed call, so it weights the mix towards the journeys with planted flaws.
@@ -170,7 +172,14 @@ def test_fixed_has_no_deferrable_work_or_missing_timeouts_and_a_shorter_card_aut
              f"({1 - after['p99_ms'] / before['p99_ms']:.0%} lower), p50 {before['p50_ms']:.0f} ms "
              f"-> {after['p50_ms']:.0f} ms")
     assert depth_after < depth_before
-    assert after["p99_ms"] < before["p99_ms"]
+    on_path_before = {s["name"] for s in before["critical_path"]["services"]}
+    on_path_after = {s["name"] for s in after["critical_path"]["services"]}
+    assert SIDE_EFFECTS & on_path_before, "as-is waits for its side effects"
+    assert SIDE_EFFECTS & on_path_after == set(), "queued work still holds up the answer"
+    # The median, not p99: the p99 of a 30 s run is its few slowest requests, and on a
+    # 2-core CI machine running 15 services, a browser and the TUI those are scheduler
+    # stalls (once 623 ms as-is -> 841 ms fixed), not the bank's design.
+    assert after["p50_ms"] < before["p50_ms"]
 
 
 def test_gate_fails_the_as_is_bank_naming_its_flaws(as_is):
