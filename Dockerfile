@@ -20,7 +20,11 @@ COPY analyzer ./analyzer
 COPY collector ./collector
 COPY tui ./tui
 COPY instrumented_bank ./instrumented_bank
-RUN pip install --no-deps .
+COPY setup.py ./
+# gcc only while building the compiled OTLP decoder, then gone from the image.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-deps . \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 
 # Not root. The data directories belong to this user; a new named volume mounted there
 # takes their ownership, so the services can write their SQLite files.

@@ -7,7 +7,8 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test bench install test-deps screenshots clean
 
-$(STAMP): pyproject.toml
+# setup.py and the C source: the compiled decoder is rebuilt when they change.
+$(STAMP): pyproject.toml setup.py analyzer/decode/_otlpwire.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'

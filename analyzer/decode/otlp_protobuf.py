@@ -6,6 +6,11 @@ are bound once, nothing is allocated for a span without kept attributes, service
 are computed once per resource, ids go through ``bytes.hex()``, and each distinct raw
 attribute is parsed once per request. ``bench/bench_decode.py`` measures it against a
 bare protobuf parse of the same bytes.
+
+When the compiled accelerator ``_otlpwire`` (``_otlpwire.c``, built at install time where
+a C compiler exists) is present, it decodes well-formed requests in one C pass; anything
+it finds unusual, and every error, is left to the slim-schema path below, so results and
+error messages are the same with or without it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from analyzer.decode._common import (
     EMPTY_ATTRS,
     EXCEPTION_ATTRIBUTES,
     KIND_BY_NUMBER,
+    STATUS_BY_NUMBER,
     UNKNOWN_SERVICE,
     DecodeError,
     Decoded,
@@ -28,9 +34,17 @@ from analyzer.decode._common import (
     status_from_number,
 )
 from analyzer.decode._slim import DetailRequest, SlimKeyValue, SlimRequest, SlimStatus
-from analyzer.model import AttrValue, Event, Link, SpanKind, StatusCode
+from analyzer.model import AttrValue, Event, Link, Span, SpanKind, StatusCode
+
+try:
+    from analyzer.decode import _otlpwire
+except ImportError:  # built without a C compiler: the slim path does all the work
+    _otlpwire = None
 
 FORMAT = "otlp-protobuf"
+
+#: Which decoder reads OTLP protobuf here: ``"compiled"`` or ``"python"``.
+IMPLEMENTATION = "python" if _otlpwire is None else "compiled"
 
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
@@ -121,6 +135,25 @@ def decode_otlp_protobuf(data: bytes, source: str,
     Raises :class:`DecodeError` when the bytes are not a well-formed request or hold no
     ``resource_spans`` at all (random bytes often happen to be valid wire format).
     """
+    if _otlpwire is not None:
+        decoded = compiled_decode(data, keep)
+        if decoded is not None:
+            return decoded
+    return python_decode(data, source, keep)
+
+
+def compiled_decode(data: bytes, keep: frozenset[str] | None) -> Decoded | None:
+    """The compiled decoder's result, or None when it leaves the input to the slim path
+    (malformed, unusual, or no accelerator built)."""
+    if _otlpwire is None:
+        return None
+    result = _otlpwire.decode(data, keep, Span, Link, Event, KIND_BY_NUMBER,
+                              STATUS_BY_NUMBER, EXCEPTION_ATTRIBUTES, UNKNOWN_SERVICE, EMPTY_ATTRS)
+    return None if result is None else Decoded(result[0], FORMAT, result[1])
+
+
+def python_decode(data: bytes, source: str, keep: frozenset[str] | None) -> Decoded:
+    """The slim-schema decoder: the reference the compiled one must agree with."""
     try:
         request = SlimRequest.FromString(data)
     except ProtobufDecodeError as exc:
