@@ -2,7 +2,7 @@
 
 The OTLP protobuf span decoder has a C accelerator. It is optional: where no C compiler
 is available the build goes on without it and the pure-Python decoder is used instead
-(``critpath analyze --version`` and ``make bench`` say which one is in use).
+(``critpath --version`` and ``make bench`` say which one is in use).
 """
 
 from setuptools import Extension, setup

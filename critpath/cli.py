@@ -8,6 +8,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from analyzer.decode import otlp_protobuf
 from critpath import __version__, commands
 from critpath.exitcodes import ExitCode
 
@@ -29,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"critpath {__version__}")
+    parser.add_argument("--version", action="version",
+                        version=f"critpath {__version__} (OTLP protobuf decoder: "
+                                f"{otlp_protobuf.IMPLEMENTATION})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = [
         importlib.import_module(f"{commands.__name__}.{info.name}")

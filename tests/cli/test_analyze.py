@@ -273,3 +273,10 @@ def test_console_script_end_to_end(tmp_path):
                             timeout=120)
     assert result.returncode == 2
     assert result.stderr.startswith(f"critpath analyze: {bad}: ")
+
+
+def test_version_names_the_protobuf_decoder_in_use(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == "critpath 0.1.0 (OTLP protobuf decoder: compiled)"
