@@ -276,7 +276,5 @@ def test_console_script_end_to_end(tmp_path):
 
 
 def test_version_names_the_protobuf_decoder_in_use(capsys):
-    with pytest.raises(SystemExit) as exited:
-        main(["--version"])
-    assert exited.value.code == 0
+    assert main(["--version"]) == ExitCode.OK
     assert capsys.readouterr().out.strip() == "critpath 0.1.0 (OTLP protobuf decoder: compiled)"
