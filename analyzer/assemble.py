@@ -99,32 +99,25 @@ def _trace_order(trace: Trace) -> tuple[int, str]:
 
 def _build(trace_id: str, spans: dict[str, Span], duplicates: int) -> Trace:
     """Build one trace's forest from its deduplicated spans."""
-    ordered = _in_start_order(spans.values())
-    roots: list[str] = []
-    orphans: list[str] = []
-    children: dict[str, list[str]] = {}
-    for span in ordered:  # in (start, id) order, so every child list comes out sorted
-        sid = span.span_id
-        pid = span.parent_id
-        if pid is None:
-            roots.append(sid)
-        elif pid == sid or pid not in spans:
-            orphans.append(sid)
-        else:
-            kids = children.get(pid)
-            if kids is None:
-                children[pid] = [sid]
-            else:
-                kids.append(sid)
+    # Sorting on the start alone is several times faster than on a (start, id) key: most
+    # starts differ, and comparing integers is cheaper than comparing tuples. Linking
+    # notices equal starts on the way; only then are those runs ordered by id as well.
+    ordered = sorted(spans.values(), key=_start_of)
+    linked = _link(ordered, spans, check_ties=True)
+    if linked is None:
+        ordered = _order_ties(ordered)
+        linked = _link(ordered, spans, check_ties=False)
+    by_id, children, roots, orphans, forward = linked
 
-    # Spans that no root reaches can only hang off parent cycles. Counting is cheap, and
-    # the common case (no cycle) needs nothing more.
-    if _count_reachable(roots + orphans, children) < len(spans):
+    # Spans that no root reaches can only hang off parent cycles, and a cycle needs at
+    # least one parent that comes after its child in the order; when every parent came
+    # first (the common case) there is nothing to look for.
+    if not forward and _count_reachable(roots + orphans, children) < len(spans):
         _cut_cycles(spans, ordered, children, roots + orphans, orphans)
 
     return Trace(
         trace_id=trace_id,
-        spans={span.span_id: span for span in ordered},
+        spans=by_id,
         children={pid: tuple(kids) for pid, kids in children.items()},
         roots=(*roots, *orphans),
         orphans=tuple(orphans),
@@ -132,15 +125,53 @@ def _build(trace_id: str, spans: dict[str, Span], duplicates: int) -> Trace:
     )
 
 
-def _in_start_order(spans: Iterable[Span]) -> list[Span]:
-    """``spans`` ordered by start time, then span id.
+def _link(ordered: list[Span], spans: dict[str, Span], check_ties: bool) -> tuple[
+        dict[str, Span], dict[str, list[str]], list[str], list[str], bool] | None:
+    """Roots, orphans and child lists of ``ordered`` (spans in (start, id) order).
 
-    Children, roots and orphans are listed in this order so that the result never depends
-    on the order in which spans arrived. Sorting on the start alone and then ordering only
-    the runs of equal starts by id is several times faster than sorting on a (start, id)
-    key: most starts differ, and comparing integers is cheaper than comparing tuples.
+    Returns ``(by_id, children, roots, orphans, forward)``, where ``by_id`` holds the
+    spans in order and ``forward`` says every parent came before its children; or None
+    when ``check_ties`` finds two equal starts (the order by id is then still to do).
     """
-    ordered = sorted(spans, key=_start_of)
+    by_id: dict[str, Span] = {}  # filled in order: "already seen" = "earlier in the order"
+    roots: list[str] = []
+    orphans: list[str] = []
+    children: dict[str, list[str]] = {}
+    forward = True
+    previous = None
+    for span in ordered:  # in (start, id) order, so every child list comes out sorted
+        if check_ties:
+            start = span.start_ns
+            if start == previous:
+                return None
+            previous = start
+        sid = span.span_id
+        pid = span.parent_id
+        if pid is None:
+            roots.append(sid)
+        elif pid in by_id or (pid != sid and pid in spans):
+            # A parent placed after its child (clock skew, or a cycle) is the only way
+            # a parent cycle can form; remember it so the common case skips the check.
+            if forward and pid not in by_id:
+                forward = False
+            kids = children.get(pid)
+            if kids is None:
+                children[pid] = [sid]
+            else:
+                kids.append(sid)
+        else:
+            orphans.append(sid)
+        by_id[sid] = span
+    return by_id, children, roots, orphans, forward
+
+
+def _order_ties(ordered: list[Span]) -> list[Span]:
+    """``ordered`` (sorted by start) with each run of equal starts sorted by span id.
+
+    Children, roots and orphans are listed in (start, id) order so that the result
+    never depends on the order in which spans arrived.
+    """
+    ordered = list(ordered)
     run = 0
     previous = ordered[0].start_ns if ordered else 0
     for k in range(1, len(ordered)):
