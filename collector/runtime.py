@@ -3,6 +3,8 @@
 Start: resume the store into the live state, start the pipeline (and its consumers),
 then open the receivers. Shutdown is the reverse: close the receivers (no new spans),
 flush the pipeline (every buffered trace is analyzed), write the store, close it.
+While it runs, the process's garbage-collector thresholds are raised for ingest
+(``collector.gcpolicy``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import socket
 from dataclasses import dataclass
 
 from collector.counters import IngestCounters
+from collector.gcpolicy import GcPolicy
 from collector.metrics import create_registry
 from collector.pipeline import Pipeline, TraceConsumer
 from collector.receivers.grpc import GrpcReceiver
@@ -56,9 +59,11 @@ class CollectorRuntime:
             self.grpc_receiver = GrpcReceiver(self.ingest, settings)
         self.ready = False
         self.stopping = False
+        self.gc_policy = GcPolicy()
 
     def start(self) -> None:
         """Resume, start the pipeline, open the receivers; undo everything if one fails."""
+        self.gc_policy.apply()
         if self.writer is not None:
             resumed = self.writer.resume()
             log.info("store %s: %s", self.store.path if self.store else "",
@@ -84,3 +89,4 @@ class CollectorRuntime:
             self.pipeline.shutdown()
         if self.store is not None:
             self.store.close()
+        self.gc_policy.restore()
