@@ -80,10 +80,12 @@ class _RecentIds:
         self._capacity = capacity
         self._ids: OrderedDict[str, None] = OrderedDict()
 
-    def add(self, trace_id: str) -> None:
-        self._ids[trace_id] = None
-        if len(self._ids) > self._capacity:
-            self._ids.popitem(last=False)
+    def extend(self, trace_ids: Iterable[str]) -> None:
+        """Remember ``trace_ids``, forgetting the oldest beyond the capacity."""
+        ids = self._ids
+        ids.update(dict.fromkeys(trace_ids))
+        for _ in range(len(ids) - self._capacity):
+            ids.popitem(last=False)
 
     def __contains__(self, trace_id: str) -> bool:
         return trace_id in self._ids
@@ -211,6 +213,14 @@ class Pipeline:
                     if len(pending) >= settings.max_live_traces:
                         rejected["live_traces_full"] += len(group)
                         continue
+                    if len(group) <= limit:
+                        # A new trace (the common case): all its spans are kept unless two
+                        # share an id, which the span-by-span loop below settles instead.
+                        held = {span.span_id: span for span in group}
+                        if len(held) == len(group):
+                            pending[trace_id] = _Pending(now, now, held, share * len(group))
+                            accepted += len(group)
+                            continue
                     entry = _Pending(first_seen=now, last_seen=now)
                     pending[trace_id] = entry
                 else:
@@ -270,28 +280,26 @@ class Pipeline:
         with self._lock:
             pending = self._pending
             while pending:
-                trace_id, entry = next(iter(pending.items()))
+                trace_id, entry = pending.popitem(last=False)
                 if not everything and entry.last_seen > cutoff:
+                    # Not quiet yet, and neither is anything behind it: back to the front.
+                    pending[trace_id] = entry
+                    pending.move_to_end(trace_id, last=False)
                     break
                 ready[trace_id] = entry
-                self._release(trace_id)
             if pending and now - self._last_age_scan >= 1.0:
                 # A trace that never goes quiet (a long stream of spans) is analyzed anyway
                 # once old enough; its later spans then count as late.
                 self._last_age_scan = now
                 too_old = now - self._settings.max_trace_age_seconds
                 for trace_id in [t for t, e in pending.items() if e.first_seen <= too_old]:
-                    ready[trace_id] = pending[trace_id]
-                    self._release(trace_id)
+                    ready[trace_id] = pending.pop(trace_id)
+            # Remember them as analyzed, so late spans are dropped rather than analyzed twice.
+            self._done.extend(ready)
+            self._pending_bytes -= sum(entry.nbytes for entry in ready.values())
             if not pending:
                 self._pending_bytes = 0.0  # no float drift once empty
         return ready
-
-    def _release(self, trace_id: str) -> None:
-        """Remove a trace from the buffer (lock held) and remember it as analyzed."""
-        entry = self._pending.pop(trace_id)
-        self._done.add(trace_id)
-        self._pending_bytes -= entry.nbytes
 
     def _assemble(self, spans: list[Span], ready: dict[str, _Pending]) -> list[Trace]:
         try:

@@ -190,3 +190,46 @@ def test_endless_retries_do_not_keep_a_trace_open():
         pipeline.submit(batch, 100)  # the same span again and again
     pipeline.flush()
     assert len(recorder.traces) == 1
+
+
+def test_a_new_trace_sent_twice_in_one_request_keeps_the_first_copy():
+    pipeline, clock, recorder, counters = make()
+    first = span(1, 0)
+    second = Span(**{**{f: getattr(first, f) for f in first.__slots__}, "name": "again"})
+    admission = pipeline.submit([first, span(1, 1, parent=0), second], 300)
+    assert (admission.accepted, admission.rejected) == (2, 0)
+    clock.now += 10
+    pipeline.flush()
+    [trace] = recorder.traces
+    assert trace.spans[first.span_id].name == "op0"
+    assert counters.snapshot().dropped_spans == {"duplicate": 1}
+    assert pipeline.pending_bytes == 0
+
+
+def test_the_late_trace_memory_forgets_the_oldest_ids_first():
+    pipeline, clock, recorder, counters = make(late_trace_memory=2)
+    for trace in (1, 2, 3):
+        pipeline.submit([span(trace, 0)], 100)
+    clock.now += 10
+    assert pipeline.flush() == 3
+    # Trace 1 was forgotten (capacity 2): its late span opens a new trace; 2 and 3 are late.
+    admission = pipeline.submit([span(t, 1, parent=0) for t in (1, 2, 3)], 300)
+    assert admission.accepted == 1
+    assert counters.snapshot().dropped_spans == {"late": 2}
+
+
+def test_a_flush_takes_only_the_quiet_traces_and_keeps_the_rest_in_order():
+    pipeline, clock, recorder, _ = make()
+    pipeline.submit([span(1, 0)], 100)
+    clock.now += 3
+    pipeline.submit([span(2, 0)], 100)
+    pipeline.submit([span(3, 0)], 100)
+    clock.now += 2.5
+    assert pipeline.flush() == 1
+    assert pipeline.live_traces == 2 and pipeline.pending_bytes == 200
+    pipeline.submit([span(2, 1, parent=0)], 100)  # trace 2 is now the latest to arrive
+    clock.now += 3
+    assert pipeline.flush() == 1
+    assert [t.trace_id for t in recorder.traces] == [f"{1:032x}", f"{3:032x}"]
+    clock.now += 5
+    assert pipeline.flush() == 1 and pipeline.live_traces == 0 and pipeline.pending_bytes == 0
