@@ -19,11 +19,13 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from functools import lru_cache
+from operator import attrgetter
 from typing import Any, Protocol
 
 from analyzer.config import DEFAULT_TIMEOUT_KEYS
 from analyzer.critical_path import what_if_saved_ns
-from analyzer.model import Endpoint, Segment, Span, SpanKind, Trace
+from analyzer.model import Endpoint, Segment, Span, SpanKind, StatusCode, Trace
 from analyzer.rules.timeouts import declared_timeout, is_observed_timeout
 from analyzer.stats import LatencySketch, nearest_rank
 
@@ -150,6 +152,16 @@ def _lookup(sources: tuple[Mapping[str, object], ...], keys: tuple[str, ...]) ->
     return None
 
 
+# Every key call_kind reads to pick its rule, in the order of its rules: the first one
+# present (in the client span, else the server span) decides which rule applies.
+_KIND_KEYS = (*_METHOD_KEYS, *_MESSAGING_OPERATION_KEYS, *_MESSAGING_SYSTEM_KEYS,
+              *_RPC_SYSTEM_KEYS, *_STATEMENT_KEYS)
+# The usual methods as sent, classified once (any other value is classified in full).
+_METHOD_KIND = {method: "read" if method in _READ_METHODS else "write"
+                for method in ("GET", "HEAD", "OPTIONS", "TRACE", "POST", "PUT", "PATCH",
+                               "DELETE", "CONNECT")}
+
+
 def call_kind(span: Span, server: Span | None = None) -> str:
     """``"read"``, ``"write"`` or ``"unknown"``: what a call does to its server.
 
@@ -158,25 +170,46 @@ def call_kind(span: Span, server: Span | None = None) -> str:
     calls by their operation or statement's first word. The server span's attributes
     are consulted when the client span lacks them.
     """
-    sources = (span.attributes, server.attributes) if server is not None else (span.attributes,)
-    method = _lookup(sources, _METHOD_KEYS)
-    if method is not None:
-        return "read" if _first(method).upper() in _READ_METHODS else "write"
-    operation = _lookup(sources, _MESSAGING_OPERATION_KEYS)
-    if operation is not None or _lookup(sources, _MESSAGING_SYSTEM_KEYS) is not None:
+    attrs = span.attributes
+    other = server.attributes if server is not None else None
+    if not other:
+        other = None  # nothing to consult there
+    # One scan for the first key present: a call reads as the rule that key belongs to
+    # (this runs for every call the collector sees).
+    for key in _KIND_KEYS:
+        value = attrs.get(key)
+        if value is None and other is not None:
+            value = other.get(key)
+        if value is not None:
+            break
+    else:
+        return "unknown"
+    if key in _METHOD_KEYS:
+        kind = _METHOD_KIND.get(value) if value.__class__ is str else None  # type: ignore[call-overload]
+        if kind is None:
+            kind = "read" if _first(value).upper() in _READ_METHODS else "write"
+        return kind
+    sources = (attrs, other) if other is not None else (attrs,)
+    if key in _MESSAGING_OPERATION_KEYS or key in _MESSAGING_SYSTEM_KEYS:
+        operation = value if key in _MESSAGING_OPERATION_KEYS else None
         receives = _first(operation or "").lower() in {"receive", "process", "settle"}
         return "read" if receives else "write"
-    if _lookup(sources, _RPC_SYSTEM_KEYS) is not None:
+    if key in _RPC_SYSTEM_KEYS:
         rpc_method = _first(_lookup(sources, _RPC_METHOD_KEYS) or "").lower()
         return "read" if rpc_method.startswith(_READ_RPC_PREFIXES) else "write"
-    statement = _lookup(sources, _STATEMENT_KEYS)
-    if statement is not None:
-        words = _first(statement).split()
-        verb = words[0].upper() if words else ""
-        if verb in _READ_SQL or verb.startswith("GET") or verb.startswith("FIND"):
-            return "read"
-        if verb in _WRITE_SQL:
-            return "write"
+    return _statement_kind(value if value.__class__ is str else _first(value))
+
+
+@lru_cache(maxsize=1024)
+def _statement_kind(statement: str) -> str:
+    """What a database operation or statement does, by its first word (statements repeat,
+    hence the cache)."""
+    words = statement.split(None, 1)
+    verb = words[0].upper() if words else ""
+    if verb in _READ_SQL or verb.startswith("GET") or verb.startswith("FIND"):
+        return "read"
+    if verb in _WRITE_SQL:
+        return "write"
     return "unknown"
 
 
@@ -314,13 +347,16 @@ def _local_spans(trace: Trace, entry: Span) -> list[Span]:
     """Every span of ``entry``'s service reachable from it without leaving the service."""
     spans, children, service = trace.spans, trace.children, entry.service
     found: list[Span] = []
-    stack = [entry.span_id]
+    stack = [entry]
     while stack:
-        span = spans[stack.pop()]
+        span = stack.pop()
         found.append(span)
         kid_ids = children.get(span.span_id)
         if kid_ids:
-            stack.extend(c for c in kid_ids if spans[c].service == service)
+            for kid_id in kid_ids:
+                kid = spans[kid_id]
+                if kid.service == service:
+                    stack.append(kid)
     return found
 
 
@@ -540,12 +576,16 @@ class CallStats:
 
     def add_retries(self, group: RetryGroup) -> None:
         """Count one caller span that repeated this call ``group.attempts`` times."""
+        self.count_retries(group.attempts, group.total_ns, group.budget_ms)
+
+    def count_retries(self, attempts: int, total_ns: int, budget_ms: float | None) -> None:
+        """:meth:`add_retries` without a :class:`RetryGroup`: ``attempts`` in ``total_ns``."""
         self.retried += 1
-        self.max_attempts = _max(self.max_attempts, group.attempts)
-        self.retry_total.add(group.total_ns)
-        if group.budget_ms is not None and group.total_ns > group.budget_ms * 1e6:
+        self.max_attempts = _max(self.max_attempts, attempts)
+        self.retry_total.add(total_ns)
+        if budget_ms is not None and total_ns > budget_ms * 1e6:
             self.retries_over_budget += 1
-            self.retry_budget_ms = _min(self.retry_budget_ms, group.budget_ms)
+            self.retry_budget_ms = _min(self.retry_budget_ms, budget_ms)
 
     def _note_longest(self, duration_ns: int, trace_id: str | None) -> None:
         # Ties go to the smallest trace id so the result never depends on fold order.
@@ -654,24 +694,31 @@ class CallAggregate:
     per aggregate and kept in its snapshot.
     """
 
-    __slots__ = ("timeout_keys", "calls", "endpoints")
+    __slots__ = ("timeout_keys", "calls", "endpoints", "_index")
 
     def __init__(self, timeout_keys: Sequence[str] = DEFAULT_TIMEOUT_KEYS) -> None:
         self.timeout_keys: tuple[str, ...] = tuple(timeout_keys)
         self.calls: dict[CallKey, CallStats] = {}
         self.endpoints: dict[Endpoint, EndpointDepths] = {}
+        # The statistics of ``calls`` found while folding, by the key's fields as a plain
+        # tuple: hashing a tuple is C code, a CallKey's hash and equality are Python
+        # functions, and building one costs more than the rest of counting a call.
+        # ``calls`` only ever grows and keeps its objects, so an entry never goes stale.
+        self._index: dict[tuple[str, str, str, str, str], CallStats] = {}
 
     def add(self, ctx: TraceView) -> None:
-        """Fold one analysed trace in."""
+        """Fold one analysed trace in.
+
+        The result is what folding each of :func:`observe_calls`'s observations with
+        :meth:`CallStats.add` and each of :func:`retry_groups`' groups with
+        :meth:`CallStats.add_retries` gives (``tests/rules`` checks that), computed in
+        one pass without an object per call: this runs for every trace the collector sees.
+        """
         depths = self.endpoints.get(ctx.endpoint)
         if depths is None:
             depths = self.endpoints[ctx.endpoint] = EndpointDepths()
         depths.add(ctx.depth)
-        observations = observe_calls(ctx, self.timeout_keys)
-        for obs in observations:
-            self._stats(obs.key).add(obs)
-        for group in retry_groups(observations):
-            self._stats(group.key).add_retries(group)
+        _fold_calls(self, ctx)
 
     def _stats(self, key: CallKey) -> CallStats:
         stats = self.calls.get(key)
@@ -715,3 +762,211 @@ class CallAggregate:
         return self.to_dict() == other.to_dict()
 
     __hash__ = None  # type: ignore[assignment]  # mutable accumulator
+
+
+# -- the fold -----------------------------------------------------------------------------------
+
+_CLIENT, _SERVER, _INTERNAL = SpanKind.CLIENT, SpanKind.SERVER, SpanKind.INTERNAL
+_ERROR = StatusCode.ERROR
+_PEER_KEYS = ("peer.service", "server.address", "db.system.name", "db.system", "messaging.system")
+_TIMED_OUT_KEYS = frozenset({"error.type", "rpc.grpc.status_code"})
+_start_of = attrgetter("start_ns")
+
+
+def _caller(
+    trace: Trace, entry: Span, timeout_keys: Sequence[str]
+) -> tuple[list[int], list[Span], float | None]:
+    """The local spans of ``entry`` by start time (with their starts), and its own budget."""
+    local = _local_spans(trace, entry)
+    local.sort(key=_start_of)
+    return [s.start_ns for s in local], local, _inbound_ms(trace, entry, timeout_keys)
+
+
+def _fold_calls(aggregate: CallAggregate, ctx: TraceView) -> None:
+    """Fold the calls of one trace into ``aggregate.calls`` (see :meth:`CallAggregate.add`).
+
+    Each fact is derived as :func:`observe_calls` derives it, inline, and counted straight
+    into the call's :class:`CallStats` as :meth:`CallStats.add` counts it. New keys enter
+    ``aggregate.calls`` in the order :func:`observe_calls` would first name them (by the
+    start of their first call), so everything iterating the statistics sees the same order.
+    """
+    trace = ctx.trace
+    spans = trace.spans
+    children = trace.children
+    root_id = ctx.root.span_id
+    trace_id = trace.trace_id
+    endpoint = ctx.endpoint
+    timeout_keys = aggregate.timeout_keys
+    known = aggregate.calls
+    kindless = all(s.kind is _INTERNAL for s in spans.values())
+    critical_below = _with_ancestors(trace, ctx.critical_ids)
+    callers: dict[str, tuple[list[int], list[Span], float | None]] = {}
+    index = aggregate._index
+    endpoint_service, endpoint_name = endpoint.service, endpoint.name
+    # Keys first seen in this trace: fields -> [start, span id, key, stats] of their earliest call.
+    pending: dict[tuple[str, str, str, str, str], list[Any]] = {}
+    # Sibling calls to one server operation, for retries: (parent, server, name) -> calls.
+    siblings: dict[tuple[str, str, str], Any] = {}
+    for span_id in _subtree(trace, root_id):
+        span = spans[span_id]
+        kind = span.kind
+        if kind is not _CLIENT and not kindless:
+            continue
+        service = span.service
+        server_span = None
+        kid_ids = children.get(span_id)
+        if kid_ids:
+            for kid_id in kid_ids:
+                child = spans[kid_id]
+                if child.service != service and (
+                    child.kind is _SERVER or (child.kind is _INTERNAL and kind is _INTERNAL)
+                ):
+                    server_span = child
+                    break
+        attrs = span.attributes
+        if server_span is None:
+            if kind is not _CLIENT:
+                continue  # a kindless span that calls no other service
+            server = "virtual_node"
+            for peer_key in _PEER_KEYS:
+                if peer_key in attrs:
+                    server = _first(attrs[peer_key])
+                    break
+            operation = span.name
+        else:
+            server = server_span.service
+            operation = server_span.name
+
+        # The caller: the entry span of this service (see _local_root) and what it did next.
+        parent_id = span.parent_id
+        entry = None
+        current = spans.get(parent_id) if parent_id else None
+        while current is not None and current.service == service:
+            entry = current
+            up = current.parent_id
+            current = spans.get(up) if up else None
+        followed = False
+        inbound_ms = None
+        start, end = span.start_ns, span.end_ns
+        if entry is not None:
+            caller = callers.get(entry.span_id)
+            if caller is None:
+                caller = callers[entry.span_id] = _caller(trace, entry, timeout_keys)
+            starts, local, inbound_ms = caller
+            # A local span starting after the call ended, outside the call's subtree.
+            for j in range(bisect_left(starts, end), len(starts)):
+                current = local[j]
+                while current is not None and current is not entry \
+                        and current.span_id != span_id:
+                    up = current.parent_id
+                    current = spans.get(up) if up else None
+                if current is None or current is entry:
+                    followed = True
+                    break
+
+        kind_name = call_kind(span, server_span)
+        on_critical = span_id in critical_below
+        declared, declared_ms = (False, None) if attrs.keys().isdisjoint(timeout_keys) \
+            else declared_timeout(attrs, timeout_keys)
+        failed = (span.status is _ERROR or (server_span is not None
+                                              and server_span.status is _ERROR)) \
+            and call_failed(span, server_span)
+
+        fields = (endpoint_service, endpoint_name, service, server, operation)
+        stats = index.get(fields)
+        if stats is None:
+            key = CallKey(*fields)
+            stats = known.get(key)
+            if stats is None:
+                stats = CallStats()
+                pending[fields] = [start, span_id, key, stats]
+            index[fields] = stats
+        elif pending and fields in pending:
+            first = pending[fields]
+            if (start, span_id) < (first[0], first[1]):
+                first[0], first[1] = start, span_id
+
+        # As CallStats.add counts a CallObservation.
+        duration = end - start if end > start else 0
+        latency = stats.latency
+        best = latency.max
+        if best is None or duration > best or (duration == best and (
+                stats.longest_trace_id is None or trace_id < stats.longest_trace_id)):
+            stats.longest_trace_id = trace_id
+        stats.calls += 1
+        if server_span is not None or "rpc.system" in attrs or "http.request.method" in attrs \
+                or "http.method" in attrs:
+            stats.requests += 1
+        latency.add(duration)
+        if failed:
+            stats.errors += 1
+            if entry is not None and entry.status is not _ERROR:
+                stats.tolerated += 1
+        if on_critical:
+            stats.on_critical += 1
+        if followed:
+            stats.followed += 1
+        if kind_name == "read":
+            stats.reads += 1
+        elif kind_name == "write":
+            stats.writes += 1
+            stats.savings.add(
+                what_if_saved_ns(trace, root_id, span, on_path=critical_below)
+                if on_critical and not followed else 0)
+        if declared:
+            stats.declared += 1
+        if declared_ms is not None:
+            stats.declared_min_ms = _min(stats.declared_min_ms, declared_ms)
+            stats.declared_max_ms = _max(stats.declared_max_ms, declared_ms)
+            if inbound_ms is not None:
+                stats.inbound_known += 1
+                if declared_ms >= inbound_ms:
+                    stats.inverted += 1
+                    stats.inverted_declared_ms = _max(stats.inverted_declared_ms, declared_ms)
+                    stats.inverted_inbound_ms = _min(stats.inverted_inbound_ms, inbound_ms)
+        if (span.events or not attrs.keys().isdisjoint(_TIMED_OUT_KEYS)) \
+                and is_observed_timeout(span):
+            stats.timeouts += 1
+            stats.timeout_latency.add(duration)
+
+        if parent_id is not None:
+            call = (start, span_id, end, failed, stats, inbound_ms)
+            group = (parent_id, server, span.name)
+            seen = siblings.get(group)
+            if seen is None:
+                siblings[group] = call
+            elif seen.__class__ is tuple:
+                siblings[group] = [seen, call]
+            else:
+                seen.append(call)
+
+    if pending:
+        for _, _, key, stats in sorted(pending.values(), key=_first_two):
+            known[key] = stats
+    for calls in siblings.values():
+        if calls.__class__ is list:
+            _count_retries(calls)
+
+
+def _first_two(item: list[Any]) -> tuple[int, str]:
+    return item[0], item[1]
+
+
+def _count_retries(calls: list[tuple[int, str, int, bool, CallStats, float | None]]) -> None:
+    """Count the visible retries among sibling calls, as :func:`retry_groups` finds them.
+
+    ``calls`` are ``(start, span id, end, failed, stats, inbound ms)`` of two or more calls
+    under one parent span to one server operation; each run is counted on its first call.
+    """
+    calls.sort(key=_first_two)
+    run_start = 0
+    count = len(calls)
+    for i in range(1, count + 1):
+        if i < count:
+            previous, call = calls[i - 1], calls[i]
+            if previous[3] and call[0] >= previous[2]:
+                continue  # the previous attempt failed and this one came after it
+        if i - run_start >= 2:
+            first = calls[run_start]
+            first[4].count_retries(i - run_start, max(0, calls[i - 1][2] - first[0]), first[5])
+        run_start = i

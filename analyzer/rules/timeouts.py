@@ -10,6 +10,7 @@ an ``error.type`` or exception type naming a timeout, or gRPC ``DEADLINE_EXCEEDE
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Iterable, Mapping
 
 from analyzer.model import AttrValue, Span
@@ -47,7 +48,13 @@ def parse_timeout_ms(value: AttrValue | None) -> float | None:
         return None
     if isinstance(value, int | float):
         return float(value) if value >= 0 else None
-    match = _TIMEOUT_RE.match(str(value))
+    return _parse_text(value if value.__class__ is str else str(value))
+
+
+@lru_cache(maxsize=1024)
+def _parse_text(text: str) -> float | None:
+    """A timeout written as text, in ms (callers send the same few values, hence the cache)."""
+    match = _TIMEOUT_RE.match(text)
     if match is None:
         return None
     return float(match.group(1)) * _MS_PER_UNIT[match.group(2) or ""]
