@@ -157,8 +157,32 @@ def critical_path(
             else:
                 stack.append((owner, owner_start, (), 0))
             owner, owner_start = kid_id, kid_start
-            kids = _candidates(spans[kid_id], kid_start, kid_end, children, spans, exclude)
             i = 0
+            grandkids = children.get(kid_id)
+            if not grandkids:
+                kids = ()  # a leaf: most spans of a wide trace
+            elif len(grandkids) > 1 or exclude:
+                kids = _candidates(spans[kid_id], kid_start, kid_end, children, spans, exclude)
+            else:
+                # One child, as on every level of a deep chain: _candidates inline, as a
+                # function call here costs as much as the rest of the step.
+                grandkid_id = grandkids[0]
+                grandkid = spans[grandkid_id]
+                low, high = grandkid.start_ns, grandkid.end_ns
+                if grandkid.follows_from or (
+                        grandkid.kind is _CONSUMER and spans[kid_id].kind is _PRODUCER):
+                    kids = ()
+                elif low < kid_start:
+                    kids = () if high <= kid_start else (
+                        high if high < kid_end else kid_end, kid_start, grandkid_id)
+                elif low >= kid_end:
+                    kids = ()
+                else:
+                    if high > kid_end:
+                        high = kid_end
+                    elif high < low:
+                        high = low
+                    kids = (high, low, grandkid_id)
         elif stack:
             owner, owner_start, kids, i = stack.pop()
         else:
