@@ -30,6 +30,9 @@ from collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
 
+FLUSH_CHUNK = 512
+"""Traces assembled and handed to the consumers at a time by one flush."""
+
 
 class TraceConsumer(Protocol):
     """Something fed with finished traces, with a lifecycle (OpenTelemetry Collector style)."""
@@ -260,16 +263,21 @@ class Pipeline:
         """
         with self._flush_lock:
             ready = self._take_ready(everything)
-            if not ready:
-                return 0
-            spans = [span for entry in ready.values() for span in entry.spans.values()]
-            traces = self._assemble(spans, ready)
-            if traces:
-                self._deliver(traces, ready)
-            now = self._clock()
-            self._counters.analyzed([now - ready[t.trace_id].first_seen
-                                     for t in traces if t.trace_id in ready])
-            return len(traces)
+            delivered = 0
+            # A burst that went quiet at once is assembled and delivered a slice at a time,
+            # so the spans, traces and analyses in flight stay few (and cache-warm).
+            items = list(ready.items())
+            for first in range(0, len(items), FLUSH_CHUNK):
+                chunk = dict(items[first:first + FLUSH_CHUNK])
+                spans = [span for entry in chunk.values() for span in entry.spans.values()]
+                traces = self._assemble(spans, chunk)
+                if traces:
+                    self._deliver(traces, chunk)
+                now = self._clock()
+                self._counters.analyzed([now - chunk[t.trace_id].first_seen
+                                         for t in traces if t.trace_id in chunk])
+                delivered += len(traces)
+            return delivered
 
     def _take_ready(self, everything: bool) -> dict[str, _Pending]:
         """Pop quiet traces (in front: the buffer is ordered by last arrival) and traces

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from analyzer.aggregate import Aggregate, trace_context
+from analyzer.aggregate import Aggregate, TraceContext, trace_context
 from analyzer.model import Trace
 from analyzer.report import build_report
 from collector.counters import IngestCounters
@@ -32,7 +32,7 @@ from collector.settings import CollectorSettings
 log = logging.getLogger(__name__)
 
 FOLD_CHUNK = 128
-"""Traces folded per lock acquisition."""
+"""Traces analyzed and then folded per lock acquisition."""
 
 SNAPSHOT_FORMAT = 1
 """Layout of :meth:`LiveState.snapshot`; a store holding another layout is not restored."""
@@ -92,27 +92,34 @@ class LiveState:
     def consume(self, traces: Sequence[Trace]) -> None:
         """Analyze each trace once and fold it into the current bucket; keep exemplars."""
         now = self._clock()
+        # Analyze and fold a chunk at a time, releasing the lock in between: a large batch
+        # (a burst that went quiet at once) must not keep API readers waiting for the whole
+        # of it, nor hold every trace's analysis in memory before any is folded.
+        for first in range(0, len(traces), FOLD_CHUNK):
+            contexts = self._analyze(traces[first:first + FOLD_CHUNK])
+            if not contexts:
+                continue
+            with self._lock:
+                bucket = self._current(now)
+                for ctx in contexts:
+                    bucket.add_context(ctx)
+                self.version += 1
+            for ctx in contexts:
+                self.exemplar_set.offer(ctx, now)
+
+    def _analyze(self, traces: Sequence[Trace]) -> list[TraceContext]:
+        """Each trace's analysis; a trace the analysis cannot handle loses only itself."""
         contexts = []
         for trace in traces:
             try:
                 ctx = trace_context(trace)
-            except Exception:  # a trace the analysis cannot handle loses only itself
+            except Exception:
                 log.exception("trace %s could not be analyzed; dropped", trace.trace_id)
                 self._counters.drop("analysis_error", len(trace.spans))
                 continue
             if ctx is not None:
                 contexts.append(ctx)
-        # Fold in chunks, releasing the lock in between: a large batch (a burst that went
-        # quiet at once) must not keep API readers waiting for the whole of it.
-        for first in range(0, len(contexts), FOLD_CHUNK):
-            chunk = contexts[first:first + FOLD_CHUNK]
-            with self._lock:
-                bucket = self._current(now)
-                for ctx in chunk:
-                    bucket.add_context(ctx)
-                self.version += 1
-            for ctx in chunk:
-                self.exemplar_set.offer(ctx, now)
+        return contexts
 
     # -- LiveView --------------------------------------------------------------------
 

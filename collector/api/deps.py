@@ -10,13 +10,17 @@ from collector.runtime import CollectorRuntime
 from collector.state import LiveState
 
 
-def get_runtime(request: Request) -> CollectorRuntime:
-    """The :class:`CollectorRuntime` that ``create_app`` attached to the app."""
+async def get_runtime(request: Request) -> CollectorRuntime:
+    """The :class:`CollectorRuntime` that ``create_app`` attached to the app.
+
+    ``async`` although it awaits nothing: FastAPI runs plain ``def`` dependencies in its
+    thread pool, a thread handoff per request for a mere attribute read.
+    """
     return request.app.state.runtime
 
 
-def get_state(request: Request) -> LiveState:
-    """The live state (the ``LiveView`` the dashboard and TUI also read)."""
+async def get_state(request: Request) -> LiveState:
+    """The live state (the ``LiveView`` the dashboard and TUI also read); ``async`` as above."""
     return request.app.state.runtime.state
 
 

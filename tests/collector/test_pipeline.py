@@ -233,3 +233,20 @@ def test_a_flush_takes_only_the_quiet_traces_and_keeps_the_rest_in_order():
     assert [t.trace_id for t in recorder.traces] == [f"{1:032x}", f"{3:032x}"]
     clock.now += 5
     assert pipeline.flush() == 1 and pipeline.live_traces == 0 and pipeline.pending_bytes == 0
+
+
+def test_a_burst_is_delivered_in_slices_and_every_trace_once():
+    from collector.pipeline import FLUSH_CHUNK
+
+    pipeline, clock, recorder, counters = make()
+    batches: list[int] = []
+    consume = recorder.consume
+    recorder.consume = lambda traces: (batches.append(len(traces)), consume(traces))
+    total = FLUSH_CHUNK * 2 + 3
+    pipeline.submit([span(t, 0) for t in range(1, total + 1)], 100 * total)
+    clock.now += 10
+    assert pipeline.flush() == total
+    assert batches == [FLUSH_CHUNK, FLUSH_CHUNK, 3]
+    assert sorted(int(t.trace_id, 16) for t in recorder.traces) == list(range(1, total + 1))
+    assert counters.snapshot().traces_analyzed == total
+    assert pipeline.live_traces == 0 and pipeline.pending_bytes == 0

@@ -106,3 +106,21 @@ def test_a_snapshot_of_another_layout_is_not_restored():
     assert not state.restore({"format": 1, "bucket_seconds": 15, "history": {"version": -1},
                               "buckets": []})
     assert state.report("all")["traces"] == 0
+
+
+def test_a_large_batch_is_folded_in_chunks_and_a_broken_trace_loses_only_itself(monkeypatch):
+    import collector.state as state_module
+    from analyzer.model import Trace
+    from collector.counters import IngestCounters
+
+    monkeypatch.setattr(state_module, "FOLD_CHUNK", 4)
+    counters = IngestCounters()
+    state = LiveState(loopback_settings(), counters, clock=Clock())
+    body = protobuf_request(9)
+    good = traces_of(body)
+    spans = dict(good[0].spans)
+    broken = Trace(trace_id="f" * 32, spans=spans, roots=("0" * 16,))  # a root it lacks
+    state.consume([*good[:5], broken, *good[5:]])
+    assert comparable(state.report("all")) == expected_report(body)
+    assert state.version == 3  # 10 traces in chunks of 4: three folds
+    assert counters.snapshot().dropped_spans == {"analysis_error": len(spans)}
