@@ -93,6 +93,14 @@ def critical_path(
     >>> [(s.span_id, s.start_ns, s.end_ns) for s in critical_path(trace)]
     [('root', 0, 2), ('b', 2, 6), ('root', 6, 10)]
     """
+    return _segments(*_walk(trace, root_id, exclude))
+
+
+def _walk(
+    trace: Trace, root_id: str | None, exclude: Collection[str]
+) -> tuple[list[str], list[int], list[int]]:
+    """:func:`critical_path` as three lists (owner, start, end of each segment, in time
+    order), for callers that read the path without needing ``Segment`` objects."""
     spans = trace.spans
     if root_id is None:
         if not trace.roots:
@@ -108,7 +116,7 @@ def critical_path(
 
     start, end = root.start_ns, max(root.end_ns, root.start_ns)
     if start == end:
-        return [Segment(root_id, start, end)]
+        return [root_id], [start], [end]
 
     children = trace.children
     # Sections are found backwards in time, as three flat lists (owner, start, end) rather
@@ -190,7 +198,7 @@ def critical_path(
     owners.reverse()
     lows.reverse()
     highs.reverse()
-    return _segments(owners, lows, highs)
+    return owners, lows, highs
 
 
 def _segments(owners: list[str], lows: list[int], highs: list[int]) -> list[Segment]:
@@ -392,18 +400,18 @@ def summarize_path(trace: Trace, root_id: str | None = None) -> PathSummary:
         if not trace.roots:
             raise ValueError(f"trace {trace.trace_id}: no spans, so no critical path")
         root_id = trace.roots[0]
-    segments = critical_path(trace, root_id)
+    path = _walk(trace, root_id, ())
     depths = service_depths(trace)
     spans = trace.spans
-    # One pass over the segments for the per-service time, the owners and the depth
-    # (what critical_path_depth computes), as this runs for every trace the collector sees.
+    # One pass over the path for the per-service time, the owners and the depth (what
+    # critical_path_depth computes), as this runs for every trace the collector sees; over
+    # the walk's own lists, not the segments' attributes.
     service_ns: dict[str, int] = {}
     owners: set[str] = set()
     depth = 0
-    for segment in segments:
-        span_id = segment.span_id
+    for span_id, low, high in zip(*path):
         service = spans[span_id].service
-        service_ns[service] = service_ns.get(service, 0) + segment.end_ns - segment.start_ns
+        service_ns[service] = service_ns.get(service, 0) + high - low
         if span_id not in owners:
             owners.add(span_id)
             span_depth = depths.get(span_id, 1)
@@ -411,7 +419,7 @@ def summarize_path(trace: Trace, root_id: str | None = None) -> PathSummary:
                 depth = span_depth
     return PathSummary(
         root_id=root_id,
-        segments=tuple(segments),
+        segments=tuple(_segments(*path)),
         depth=depth,
         depths=depths,
         critical_ids=frozenset(owners),

@@ -162,7 +162,6 @@ class GraphAggregate:
     """Mergeable service graph: nodes with kinds, edges with counts and latency sketches.
 
     >>> from analyzer.model import Span, SpanKind, StatusCode, Trace
-from analyzer.rules.timeouts import declared_timeout
     >>> root = Span("t" * 32, "a" * 16, None, "web", "GET /", SpanKind.SERVER, 0, 10)
     >>> graph = GraphAggregate()
     >>> graph.add(Trace("t" * 32, {root.span_id: root}, {}, (root.span_id,)))
@@ -170,7 +169,7 @@ from analyzer.rules.timeouts import declared_timeout
     [('user', 'web', 'virtual_node', 1)]
     """
 
-    __slots__ = ("nodes", "edges", "unpaired", "dropped", "timeout_keys", "max_edges")
+    __slots__ = ("nodes", "edges", "unpaired", "dropped", "timeout_keys", "max_edges", "_index")
 
     def __init__(
         self,
@@ -184,6 +183,11 @@ from analyzer.rules.timeouts import declared_timeout
         self.dropped: dict[EdgeKey, int] = {}
         self.timeout_keys = tuple(timeout_keys)
         self.max_edges = max_edges
+        # The stats of ``edges`` found while folding, by the key's fields as a plain tuple:
+        # hashing a tuple is C code, an EdgeKey's hash and equality are Python functions,
+        # and building one per edge and trace costs more than counting its calls.
+        # ``edges`` only ever grows and keeps its objects, so an entry never goes stale.
+        self._index: dict[tuple[str, str, str], EdgeStats] = {}
 
     # -- building -------------------------------------------------------------------
 
@@ -240,8 +244,17 @@ from analyzer.rules.timeouts import declared_timeout
                 calls.setdefault((span.service, name, connection), []).append((span, None))
         for key in unpaired:
             self._count(self.unpaired, EdgeKey(*key))
-        for key, pairs in calls.items():
-            self._record(EdgeKey(*key), pairs)
+        index = self._index
+        for fields, pairs in calls.items():
+            stats = index.get(fields)
+            if stats is None:
+                key = EdgeKey(*fields)
+                stats = self._edge(key)
+                if stats is None:
+                    self._count(self.dropped, EdgeKey(key.client, "", ""), len(pairs))
+                    continue
+                index[fields] = stats
+            self._record(stats, pairs)
 
     def add_traces(self, traces: Iterable[Trace]) -> None:
         for trace in traces:
@@ -276,12 +289,9 @@ from analyzer.rules.timeouts import declared_timeout
             self._node(key.client, "virtual" if key.client == USER else "service")
         return stats
 
-    def _record(self, key: EdgeKey, pairs: list[tuple[Span | None, Span | None]]) -> None:
-        """Count ``(client span, server span)`` calls over ``key`` (either side may be absent)."""
-        stats = self._edge(key)
-        if stats is None:
-            self._count(self.dropped, EdgeKey(key.client, "", ""), len(pairs))
-            return
+    def _record(self, stats: EdgeStats, pairs: list[tuple[Span | None, Span | None]]) -> None:
+        """Count ``(client span, server span)`` calls into an edge's ``stats`` (either side
+        may be absent)."""
         stats.requests += len(pairs)
         client_sketch, server_sketch, keys = stats.client, stats.server, self.timeout_keys
         for client, server in pairs:
@@ -290,7 +300,8 @@ from analyzer.rules.timeouts import declared_timeout
                 stats.failed += 1
             if client is not None:
                 client_sketch.add(client.end_ns - client.start_ns)
-                if client.attributes:
+                # Most spans declare no timeout: one C-level check before the parsing.
+                if not client.attributes.keys().isdisjoint(keys):
                     timeout = declared_timeout_ns(client, keys)
                     if timeout is not None:
                         stats.timeouts.add(timeout)

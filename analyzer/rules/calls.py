@@ -801,17 +801,23 @@ def _fold_calls(aggregate: CallAggregate, ctx: TraceView) -> None:
     kindless = all(s.kind is _INTERNAL for s in spans.values())
     critical_below = _with_ancestors(trace, ctx.critical_ids)
     callers: dict[str, tuple[list[int], list[Span], float | None]] = {}
+    tops: dict[str, Span] = {}  # parent id -> the entry span of its same-service calls
     index = aggregate._index
     endpoint_service, endpoint_name = endpoint.service, endpoint.name
     # Keys first seen in this trace: fields -> [start, span id, key, stats] of their earliest call.
     pending: dict[tuple[str, str, str, str, str], list[Any]] = {}
     # Sibling calls to one server operation, for retries: (parent, server, name) -> calls.
     siblings: dict[tuple[str, str, str], Any] = {}
-    for span_id in _subtree(trace, root_id):
-        span = spans[span_id]
+    roots = trace.roots
+    # With one root every span lies beneath it (Trace's invariant: any other span without
+    # its parent would be a root), so the spans need no walk to be found.
+    beneath = spans.values() if len(roots) == 1 and roots[0] == root_id \
+        else [spans[span_id] for span_id in _subtree(trace, root_id)]
+    for span in beneath:
         kind = span.kind
         if kind is not _CLIENT and not kindless:
             continue
+        span_id = span.span_id
         service = span.service
         server_span = None
         kid_ids = children.get(span_id)
@@ -830,7 +836,8 @@ def _fold_calls(aggregate: CallAggregate, ctx: TraceView) -> None:
             server = "virtual_node"
             for peer_key in _PEER_KEYS:
                 if peer_key in attrs:
-                    server = _first(attrs[peer_key])
+                    server = attrs[peer_key]
+                    server = server.strip() if server.__class__ is str else _first(server)
                     break
             operation = span.name
         else:
@@ -839,12 +846,22 @@ def _fold_calls(aggregate: CallAggregate, ctx: TraceView) -> None:
 
         # The caller: the entry span of this service (see _local_root) and what it did next.
         parent_id = span.parent_id
-        entry = None
-        current = spans.get(parent_id) if parent_id else None
-        while current is not None and current.service == service:
-            entry = current
-            up = current.parent_id
-            current = spans.get(up) if up else None
+        entry = spans.get(parent_id) if parent_id else None
+        if entry is not None:
+            if entry.service != service:
+                entry = None  # called from another service: no caller of its own here
+            else:
+                # The topmost span of the parent's run of same-service ancestors: calls
+                # share parents, so each parent's is found once.
+                top = tops.get(parent_id)
+                if top is None:
+                    top = current = entry
+                    while current is not None and current.service == service:
+                        top = current
+                        up = current.parent_id
+                        current = spans.get(up) if up else None
+                    tops[parent_id] = top
+                entry = top
         followed = False
         inbound_ms = None
         start, end = span.start_ns, span.end_ns

@@ -44,6 +44,8 @@ def parse_timeout_ms(value: AttrValue | None) -> float | None:
     """
     if isinstance(value, tuple):
         value = value[0] if value else None
+    if value.__class__ is str:
+        return _parse_text(value)  # the usual case, first
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
