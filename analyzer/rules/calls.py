@@ -156,6 +156,7 @@ def _lookup(sources: tuple[Mapping[str, object], ...], keys: tuple[str, ...]) ->
 # present (in the client span, else the server span) decides which rule applies.
 _KIND_KEYS = (*_METHOD_KEYS, *_MESSAGING_OPERATION_KEYS, *_MESSAGING_SYSTEM_KEYS,
               *_RPC_SYSTEM_KEYS, *_STATEMENT_KEYS)
+_KIND_RANK = {key: rank for rank, key in enumerate(_KIND_KEYS)}
 # The usual methods as sent, classified once (any other value is classified in full).
 _METHOD_KIND = {method: "read" if method in _READ_METHODS else "write"
                 for method in ("GET", "HEAD", "OPTIONS", "TRACE", "POST", "PUT", "PATCH",
@@ -171,25 +172,38 @@ def call_kind(span: Span, server: Span | None = None) -> str:
     are consulted when the client span lacks them.
     """
     attrs = span.attributes
-    other = server.attributes if server is not None else None
-    if not other:
-        other = None  # nothing to consult there
-    # One scan for the first key present: a call reads as the rule that key belongs to
-    # (this runs for every call the collector sees).
-    for key in _KIND_KEYS:
+    # The first of _KIND_KEYS present (client span first) decides the rule: this runs for
+    # every call the collector sees, so the usual HTTP call is one lookup, and any other
+    # span's few attributes are ranked rather than all ten keys looked up in both spans.
+    key = "http.request.method"
+    value = attrs.get(key)
+    if value is None:
+        rank_of = _KIND_RANK.get
+        best = len(_KIND_KEYS)
+        for name in attrs:
+            rank = rank_of(name)
+            if rank is not None and rank < best and attrs[name] is not None:
+                best = rank
+        other = server.attributes if server is not None else None
+        if other:
+            for name in other:
+                rank = rank_of(name)
+                if rank is not None and rank < best and other[name] is not None:
+                    best = rank
+        if best == len(_KIND_KEYS):
+            return "unknown"
+        key = _KIND_KEYS[best]
         value = attrs.get(key)
-        if value is None and other is not None:
-            value = other.get(key)
-        if value is not None:
-            break
+        if value is None:
+            value = other.get(key)  # type: ignore[union-attr]  # found there, so not None
     else:
-        return "unknown"
+        other = None  # not consulted: only the messaging and RPC rules read further keys
     if key in _METHOD_KEYS:
         kind = _METHOD_KIND.get(value) if value.__class__ is str else None  # type: ignore[call-overload]
         if kind is None:
             kind = "read" if _first(value).upper() in _READ_METHODS else "write"
         return kind
-    sources = (attrs, other) if other is not None else (attrs,)
+    sources = (attrs, other) if other else (attrs,)
     if key in _MESSAGING_OPERATION_KEYS or key in _MESSAGING_SYSTEM_KEYS:
         operation = value if key in _MESSAGING_OPERATION_KEYS else None
         receives = _first(operation or "").lower() in {"receive", "process", "settle"}
@@ -773,13 +787,49 @@ _TIMED_OUT_KEYS = frozenset({"error.type", "rpc.grpc.status_code"})
 _start_of = attrgetter("start_ns")
 
 
-def _caller(
-    trace: Trace, entry: Span, timeout_keys: Sequence[str]
-) -> tuple[list[int], list[Span], float | None]:
-    """The local spans of ``entry`` by start time (with their starts), and its own budget."""
-    local = _local_spans(trace, entry)
-    local.sort(key=_start_of)
-    return [s.start_ns for s in local], local, _inbound_ms(trace, entry, timeout_keys)
+class _Caller:
+    """What the calls of one entry span share (see :func:`_fold_calls`): its local spans,
+    the latest start among them (and who started then) and the runner-up start, and the
+    entry's own budget; the local spans by start time only when a call needs them."""
+
+    __slots__ = ("local", "latest", "latest_span", "runner_up", "inbound_ms", "starts")
+
+    def __init__(self, trace: Trace, entry: Span, timeout_keys: Sequence[str]) -> None:
+        self.local = _local_spans(trace, entry)
+        latest = runner_up = latest_span = None
+        for span in self.local:
+            start = span.start_ns
+            if latest is None or start > latest:
+                runner_up, latest, latest_span = latest, start, span
+            elif runner_up is None or start > runner_up:
+                runner_up = start
+        self.latest, self.latest_span, self.runner_up = latest, latest_span, runner_up
+        self.inbound_ms = _inbound_ms(trace, entry, timeout_keys)
+        self.starts: list[int] | None = None
+
+    def followed(self, trace: Trace, entry: Span, call: Span, nested: bool) -> bool:
+        """Whether a local span outside ``call``'s subtree started at or after its end
+        (``nested``: the call has children in its own service)."""
+        end = call.end_ns
+        if not nested:
+            # Then the call is the only local span in its own subtree: the latest start of
+            # the others decides.
+            if self.latest_span is not call:
+                return self.latest >= end  # type: ignore[operator]  # set with latest_span
+            return self.runner_up is not None and self.runner_up >= end
+        starts = self.starts
+        if starts is None:
+            self.local.sort(key=_start_of)
+            starts = self.starts = [s.start_ns for s in self.local]
+        spans, local, call_id = trace.spans, self.local, call.span_id
+        for j in range(bisect_left(starts, end), len(starts)):
+            current: Span | None = local[j]
+            while current is not None and current is not entry and current.span_id != call_id:
+                up = current.parent_id
+                current = spans.get(up) if up else None
+            if current is None or current is entry:
+                return True
+        return False
 
 
 def _fold_calls(aggregate: CallAggregate, ctx: TraceView) -> None:
@@ -800,7 +850,7 @@ def _fold_calls(aggregate: CallAggregate, ctx: TraceView) -> None:
     known = aggregate.calls
     kindless = all(s.kind is _INTERNAL for s in spans.values())
     critical_below = _with_ancestors(trace, ctx.critical_ids)
-    callers: dict[str, tuple[list[int], list[Span], float | None]] = {}
+    callers: dict[str, _Caller] = {}
     tops: dict[str, Span] = {}  # parent id -> the entry span of its same-service calls
     index = aggregate._index
     endpoint_service, endpoint_name = endpoint.service, endpoint.name
@@ -820,15 +870,17 @@ def _fold_calls(aggregate: CallAggregate, ctx: TraceView) -> None:
         span_id = span.span_id
         service = span.service
         server_span = None
+        nested = False  # has children in its own service
         kid_ids = children.get(span_id)
         if kid_ids:
             for kid_id in kid_ids:
                 child = spans[kid_id]
-                if child.service != service and (
+                if child.service == service:
+                    nested = True
+                elif server_span is None and (
                     child.kind is _SERVER or (child.kind is _INTERNAL and kind is _INTERNAL)
                 ):
                     server_span = child
-                    break
         attrs = span.attributes
         if server_span is None:
             if kind is not _CLIENT:
@@ -868,18 +920,9 @@ def _fold_calls(aggregate: CallAggregate, ctx: TraceView) -> None:
         if entry is not None:
             caller = callers.get(entry.span_id)
             if caller is None:
-                caller = callers[entry.span_id] = _caller(trace, entry, timeout_keys)
-            starts, local, inbound_ms = caller
-            # A local span starting after the call ended, outside the call's subtree.
-            for j in range(bisect_left(starts, end), len(starts)):
-                current = local[j]
-                while current is not None and current is not entry \
-                        and current.span_id != span_id:
-                    up = current.parent_id
-                    current = spans.get(up) if up else None
-                if current is None or current is entry:
-                    followed = True
-                    break
+                caller = callers[entry.span_id] = _Caller(trace, entry, timeout_keys)
+            inbound_ms = caller.inbound_ms
+            followed = caller.followed(trace, entry, span, nested)
 
         kind_name = call_kind(span, server_span)
         on_critical = span_id in critical_below

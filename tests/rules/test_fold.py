@@ -1,6 +1,7 @@
 """``CallAggregate.add`` folds a trace in one pass, without an observation per call; its
 result must be exactly what counting :func:`observe_calls`' observations and
-:func:`retry_groups`' groups gives (the readable definition), key order included."""
+:func:`retry_groups`' groups gives (the readable definition), key order included. And
+``call_kind``, tuned for speed, must still apply its rules in their written order."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from analyzer.aggregate import trace_context
 from analyzer.assemble import assemble
 from analyzer.model import Event, Span, SpanKind, StatusCode
 from analyzer.rules import CallAggregate, EndpointDepths, observe_calls
-from analyzer.rules.calls import retry_groups
+from analyzer.rules.calls import call_kind, retry_groups
 
 MS = 1_000_000
 SERVICES = ("gateway", "ledger", "audit")
@@ -119,3 +120,75 @@ def test_one_pass_fold_equals_counting_each_observation(generated):
     expected = reference(contexts)
     assert folded.to_dict() == expected.to_dict()
     assert list(folded.calls) == list(expected.calls)  # the order evaluate() sees
+
+
+# -- call_kind finds its rule by ranking the attributes present; the rules' definition ------
+
+def _lookup(sources, keys):
+    for key in keys:
+        for attrs in sources:
+            if attrs.get(key) is not None:
+                return attrs[key]
+    return None
+
+
+def _first(value) -> str:
+    if isinstance(value, tuple):
+        value = value[0] if value else ""
+    return str(value).strip()
+
+
+def reference_kind(client: dict, server: dict | None) -> str:
+    """call_kind as its docstring defines it: one rule after the other."""
+    sources = (client, server) if server is not None else (client,)
+    method = _lookup(sources, ("http.request.method", "http.method"))
+    if method is not None:
+        return "read" if _first(method).upper() in {"GET", "HEAD", "OPTIONS", "TRACE"} \
+            else "write"
+    operation = _lookup(sources, ("messaging.operation.type", "messaging.operation"))
+    if operation is not None or _lookup(sources, ("messaging.system",)) is not None:
+        return "read" if _first(operation or "").lower() in {"receive", "process", "settle"} \
+            else "write"
+    if _lookup(sources, ("rpc.system",)) is not None:
+        rpc_method = _first(_lookup(sources, ("rpc.method",)) or "").lower()
+        return "read" if rpc_method.startswith(("get", "list", "read", "fetch", "query",
+                                                "search", "find", "lookup", "describe",
+                                                "check", "watch")) else "write"
+    statement = _lookup(sources, ("db.operation.name", "db.operation", "db.query.text",
+                                  "db.statement"))
+    if statement is not None:
+        words = _first(statement).split()
+        verb = words[0].upper() if words else ""
+        if verb in {"SELECT", "SHOW", "DESCRIBE", "EXPLAIN", "WITH"} or verb.startswith(
+                ("GET", "FIND")):
+            return "read"
+        if verb in {"INSERT", "UPDATE", "DELETE", "UPSERT", "MERGE", "REPLACE", "CREATE",
+                    "DROP", "ALTER", "TRUNCATE", "SET", "PUT", "DEL", "INCR", "HSET"}:
+            return "write"
+    return "unknown"
+
+
+KIND_VALUES = st.one_of(
+    st.sampled_from(["GET", "get ", "POST", "", " select 1", "INSERT", "receive", "GetUser",
+                     "Transfer", "FIND x", "  ", "send", "WITH a", "vacuum"]),
+    st.tuples(st.sampled_from(["GET", "insert", "process"])),
+    st.just(()), st.integers(0, 3), st.booleans(),
+)
+KIND_ATTRS = st.dictionaries(
+    st.sampled_from(["http.request.method", "http.method", "messaging.operation.type",
+                     "messaging.operation", "messaging.system", "rpc.system", "rpc.method",
+                     "db.operation.name", "db.operation", "db.query.text", "db.statement",
+                     "db.system", "server.address"]),
+    KIND_VALUES, max_size=5)
+
+
+@settings(max_examples=500, deadline=None)
+@given(KIND_ATTRS, st.one_of(st.none(), KIND_ATTRS))
+def test_call_kind_applies_the_first_rule_whose_key_is_present(client, server):
+    def span(attrs, service):
+        return Span("t" * 32, service[0] * 16, None, service, "op", SpanKind.CLIENT, 0, 1,
+                    attributes=attrs)
+
+    expected = reference_kind(client, server)
+    assert call_kind(span(client, "caller"), None if server is None else
+                     span(server, "server")) == expected
