@@ -148,7 +148,7 @@ def virtual_peer(span: Span) -> tuple[str, str, str]:
     name = VIRTUAL_NODE
     for key in PEER_NAME_KEYS:
         value = attributes.get(key)
-        if isinstance(value, str) and value:
+        if value is not None and isinstance(value, str) and value:
             name = value
             break
     if attributes.get("db.system.name") or attributes.get("db.system"):

@@ -311,12 +311,13 @@ def _subtree(trace: Trace, span_id: str) -> list[str]:
 
 def _with_ancestors(trace: Trace, span_ids: Iterable[str]) -> set[str]:
     """``span_ids`` and every ancestor of theirs."""
+    spans = trace.spans
     marked: set[str] = set()
     for span_id in span_ids:
         current: str | None = span_id
         while current is not None and current not in marked:
             marked.add(current)
-            span = trace.spans.get(current)
+            span = spans.get(current)
             current = span.parent_id if span is not None else None
     return marked
 
