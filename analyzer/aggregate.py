@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.config import AnalysisConfig
-from analyzer.critical_path import summarize_path
+from analyzer.critical_path import PathLists, path_segments, summarize_path
 from analyzer.graph import GraphAggregate
 from analyzer.model import Endpoint, Segment, Span, Trace
 from analyzer.profile import EndpointAggregate
@@ -35,18 +35,28 @@ class TraceContext:
     service depth; ``critical_ids`` are the span ids owning at least one segment;
     ``service_ns`` is the critical-path time per service (summing to ``duration_ns``);
     ``error`` is true when the root span failed (what the user saw).
+
+    The critical path is held as ``path`` (owner, start and end tuples, see
+    :data:`~analyzer.critical_path.PathLists`); ``segments`` builds its ``Segment``
+    objects on each access. Nothing that folds a trace reads them (exemplar documents
+    do), and building them for every trace cost as much as the walk that found them.
     """
 
     trace: Trace
     root: Span
     endpoint: Endpoint
-    segments: tuple[Segment, ...]
+    path: PathLists
     depth: int
     depths: Mapping[str, int]
     critical_ids: frozenset[str]
     duration_ns: int
     error: bool
     service_ns: Mapping[str, int]
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        """The primary root's critical path, time-ordered (a new tuple on each access)."""
+        return path_segments(self.path)
 
 
 def trace_context(trace: Trace) -> TraceContext | None:
@@ -59,7 +69,7 @@ def trace_context(trace: Trace) -> TraceContext | None:
         trace=trace,
         root=root,
         endpoint=Endpoint(root.service, root.name),
-        segments=summary.segments,
+        path=summary.path,
         depth=summary.depth,
         depths=summary.depths,
         critical_ids=summary.critical_ids,

@@ -35,10 +35,12 @@ from operator import itemgetter
 from analyzer.model import Segment, Span, SpanKind, Trace
 
 __all__ = [
+    "PathLists",
     "PathSummary",
     "critical_path",
     "critical_path_depth",
     "critical_paths",
+    "path_segments",
     "service_depths",
     "summarize_path",
     "what_if_saved_ns",
@@ -372,14 +374,32 @@ class PathSummary:
     (span id → service depth, for every span of the trace), ``critical_ids`` (span ids
     owning a segment) and ``service_ns`` (critical-path nanoseconds per service; their
     sum is the root's duration).
+
+    The path is kept as ``path``, three tuples (owner, start, end of each segment in time
+    order), and ``segments`` builds the ``Segment`` objects when asked: folding a trace
+    never reads them, and building them cost as much as the walk that found them.
     """
 
     root_id: str
-    segments: tuple[Segment, ...]
+    path: PathLists
     depth: int
     depths: Mapping[str, int]
     critical_ids: frozenset[str]
     service_ns: Mapping[str, int]
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        """The critical path as :func:`critical_path` returns it (a new tuple each time)."""
+        return path_segments(self.path)
+
+
+PathLists = tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]
+"""A critical path as three tuples: the owner, start and end of each segment, in time order."""
+
+
+def path_segments(path: PathLists) -> tuple[Segment, ...]:
+    """The ``Segment`` objects of a path kept as :data:`PathLists`."""
+    return tuple(_segments(*path))
 
 
 def summarize_path(trace: Trace, root_id: str | None = None) -> PathSummary:
@@ -417,9 +437,10 @@ def summarize_path(trace: Trace, root_id: str | None = None) -> PathSummary:
             span_depth = depths.get(span_id, 1)
             if span_depth > depth:
                 depth = span_depth
+    owners_in_order, lows, highs = path
     return PathSummary(
         root_id=root_id,
-        segments=tuple(_segments(*path)),
+        path=(tuple(owners_in_order), tuple(lows), tuple(highs)),
         depth=depth,
         depths=depths,
         critical_ids=frozenset(owners),
