@@ -11,6 +11,9 @@ give it — as a :class:`CallObservation`.
 :class:`CallKey` ``(endpoint, client service, server, operation)``: counters, latency
 sketches and extremes only, never lists of traces, so the live collector can fold traces
 one at a time, merge windows and snapshot them with :meth:`CallAggregate.to_dict`.
+It does so in one pass per trace (:func:`_fold_calls`) that derives the same facts
+without building an observation per call; ``tests/rules/test_fold.py`` holds it to
+counting :func:`observe_calls`' observations, which stay the readable definition.
 """
 
 from __future__ import annotations
