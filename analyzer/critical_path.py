@@ -512,9 +512,11 @@ def what_if_saved_ns(
     # children it then awaits (a child's subtree tiles the child's whole clamped window).
     low, high = window
     kids = _candidates(parent, low, high, trace.children, spans, (call.span_id,))
-    # The parent's stretches, latest first; one split in two at a zero-length child is
-    # joined again.
-    stretches: list[list[int]] = []
+    # The parent's stretches, latest first (one split in two at a zero-length child is
+    # joined again); the saving is read off the one that holds the call's end. Each is
+    # judged once complete, and as they only get earlier, the first that ends before the
+    # call's end means none holds it.
+    stretch_low = stretch_high = None
     cursor = high
     i, n = 0, len(kids)
     while True:
@@ -522,17 +524,21 @@ def what_if_saved_ns(
             i += 3
         gap_low = kids[i] if i < n else low
         if gap_low < cursor:
-            if stretches and stretches[-1][0] == cursor:
-                stretches[-1][0] = gap_low
+            if stretch_low == cursor:
+                stretch_low = gap_low
             else:
-                stretches.append([gap_low, cursor])
+                if stretch_high is not None:
+                    if stretch_low < end <= stretch_high:  # type: ignore[operator]
+                        return end - max(stretch_low, start)  # type: ignore[type-var]
+                    if stretch_high < end:
+                        return 0
+                stretch_low, stretch_high = gap_low, cursor
         if i >= n:
             break
         cursor = kids[i + 1]
         i += 3
-    for stretch_start, stretch_end in stretches:
-        if stretch_start < end <= stretch_end:
-            return end - max(stretch_start, start)
+    if stretch_high is not None and stretch_low < end <= stretch_high:  # type: ignore[operator]
+        return end - max(stretch_low, start)  # type: ignore[type-var]
     return 0
 
 
@@ -562,7 +568,11 @@ def _walk_window(spans: Mapping[str, Span], span: Span, root_id: str) -> tuple[i
         chain.append(parent)
     root = chain.pop()
     low, high = root.start_ns, max(root.end_ns, root.start_ns)
-    for current in reversed(chain):
-        low, high = max(current.start_ns, low), min(current.end_ns, high)
-        high = max(high, low)
+    for current in reversed(chain):  # comparisons, not max/min calls: this runs per write
+        if current.start_ns > low:
+            low = current.start_ns
+        if current.end_ns < high:
+            high = current.end_ns
+        if high < low:
+            high = low
     return low, high
