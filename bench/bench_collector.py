@@ -219,11 +219,13 @@ def free_port() -> int:
 class CollectorProcess:
     """``critpath collect`` in a subprocess, with its CPU time and RSS readable from /proc."""
 
-    def __init__(self, trace_wait: float, max_live_traces: int) -> None:
+    def __init__(self, trace_wait: float, max_live_traces: int,
+                 max_pending_bytes: int | None = 1 << 30) -> None:
         self.api_port, self.otlp_port = free_port(), free_port()
         env = {**os.environ, "CRITPATH_TRACE_WAIT_SECONDS": str(trace_wait),
-               "CRITPATH_MAX_LIVE_TRACES": str(max_live_traces),
-               "CRITPATH_MAX_PENDING_BYTES": str(1 << 30)}
+               "CRITPATH_MAX_LIVE_TRACES": str(max_live_traces)}
+        if max_pending_bytes is not None:  # None: the collector's default
+            env["CRITPATH_MAX_PENDING_BYTES"] = str(max_pending_bytes)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "critpath.cli", "collect", "--memory-only",
              "--port", str(self.api_port), "--otlp-http-port", str(self.otlp_port),
