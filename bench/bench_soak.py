@@ -146,6 +146,8 @@ def _report(samples: list[tuple[float, int]], sent: dict, folded: int, elapsed: 
             lines.append(f"  {t / 60:5.1f} min  {rss / 2**20:7.1f}")
             minute = int(t // 60) + 1
     verdict = "PASS" if per_minute < FLAT_PER_MINUTE else "FAIL"
+    if minutes < MINUTES:
+        verdict = "NOT JUDGED (a smoke run; the allocator is still warming up)"
     lines += ["", f"after warm-up ({warm_at:.0f} s): {warm / 2**20:.1f} -> {end / 2**20:.1f} MiB "
                   f"(peak {peak / 2**20:.1f}); fitted slope {per_minute:+.2%} of the warm RSS "
                   f"per minute",
