@@ -13,11 +13,11 @@ what lets the collector keep windows, persist them and merge several collectors.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.config import AnalysisConfig
-from analyzer.critical_path import PathLists, path_segments, summarize_path
+from analyzer.critical_path import PathLists, path_segments, service_depths, summarize_root
 from analyzer.graph import GraphAggregate
 from analyzer.model import Endpoint, Segment, Span, Trace
 from analyzer.profile import EndpointAggregate
@@ -40,6 +40,8 @@ class TraceContext:
     :data:`~analyzer.critical_path.PathLists`); ``segments`` builds its ``Segment``
     objects on each access. Nothing that folds a trace reads them (exemplar documents
     do), and building them for every trace cost as much as the walk that found them.
+    ``depths`` is likewise computed from ``trace`` on first access (then kept): only
+    trace documents read it.
     """
 
     trace: Trace
@@ -47,16 +49,26 @@ class TraceContext:
     endpoint: Endpoint
     path: PathLists
     depth: int
-    depths: Mapping[str, int]
     critical_ids: frozenset[str]
     duration_ns: int
     error: bool
     service_ns: Mapping[str, int]
+    _depths: Mapping[str, int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def segments(self) -> tuple[Segment, ...]:
         """The primary root's critical path, time-ordered (a new tuple on each access)."""
         return path_segments(self.path)
+
+    @property
+    def depths(self) -> Mapping[str, int]:
+        """Span id → service depth, for every span of the trace (computed once, on demand)."""
+        depths = self._depths
+        if depths is None:
+            depths = service_depths(self.trace)
+            # A cache of a pure function of ``trace``: racing readers store equal maps.
+            object.__setattr__(self, "_depths", depths)
+        return depths
 
 
 def trace_context(trace: Trace) -> TraceContext | None:
@@ -64,18 +76,10 @@ def trace_context(trace: Trace) -> TraceContext | None:
     root = trace.root
     if root is None:
         return None
-    summary = summarize_path(trace, root.span_id)
+    path, depth, critical_ids, service_ns = summarize_root(trace, root.span_id)
     return TraceContext(
-        trace=trace,
-        root=root,
-        endpoint=Endpoint(root.service, root.name),
-        path=summary.path,
-        depth=summary.depth,
-        depths=summary.depths,
-        critical_ids=summary.critical_ids,
-        duration_ns=root.duration_ns,
-        error=root.is_error,
-        service_ns=summary.service_ns,
+        trace, root, Endpoint(root.service, root.name), path, depth, critical_ids,
+        root.duration_ns, root.is_error, service_ns,
     )
 
 

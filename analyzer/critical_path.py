@@ -43,6 +43,7 @@ __all__ = [
     "path_segments",
     "service_depths",
     "summarize_path",
+    "summarize_root",
     "what_if_saved_ns",
 ]
 
@@ -95,14 +96,18 @@ def critical_path(
     >>> [(s.span_id, s.start_ns, s.end_ns) for s in critical_path(trace)]
     [('root', 0, 2), ('b', 2, 6), ('root', 6, 10)]
     """
-    return _segments(*_walk(trace, root_id, exclude))
+    owners, lows, highs, _ = _walk(trace, root_id, exclude)
+    return _segments(owners, lows, highs)
 
 
 def _walk(
     trace: Trace, root_id: str | None, exclude: Collection[str]
-) -> tuple[list[str], list[int], list[int]]:
+) -> tuple[list[str], list[int], list[int], int]:
     """:func:`critical_path` as three lists (owner, start, end of each segment, in time
-    order), for callers that read the path without needing ``Segment`` objects."""
+    order), for callers that read the path without needing ``Segment`` objects, and the
+    path's depth below the root (the largest service depth of an owner, the root's being
+    1): the walk descends along tree edges, so it counts the service changes on the way,
+    cheaper than a depth map of the whole trace."""
     spans = trace.spans
     if root_id is None:
         if not trace.roots:
@@ -118,7 +123,7 @@ def _walk(
 
     start, end = root.start_ns, max(root.end_ns, root.start_ns)
     if start == end:
-        return [root_id], [start], [end]
+        return [root_id], [start], [end], 1
 
     children = trace.children
     # Sections are found backwards in time, as three flat lists (owner, start, end) rather
@@ -132,6 +137,7 @@ def _walk(
     # children (see _candidates) and the position of the next candidate to consider.
     # Descending pushes the frame on ``stack``; finishing a span pops its parent's frame.
     owner, owner_start = root_id, start
+    owner_service, owner_depth, depth = root.service, 1, 0
     kids = _candidates(root, start, end, children, spans, exclude)
     i = 0
     stack: list[tuple] = []
@@ -157,22 +163,28 @@ def _walk(
                 lows.append(low)
                 highs.append(cursor)
                 last_owner = owner
+                if owner_depth > depth:
+                    depth = owner_depth
             cursor = low
         if i < n:
             kid_id = kids[i + 2]
             # A frame whose candidates are used up keeps none: on a deep chain every
             # frame is alive at once, and what it does not hold the collector never scans.
             if i + 3 < n:
-                stack.append((owner, owner_start, kids, i + 3))
+                stack.append((owner, owner_start, owner_service, owner_depth, kids, i + 3))
             else:
-                stack.append((owner, owner_start, (), 0))
+                stack.append((owner, owner_start, owner_service, owner_depth, (), 0))
+            kid = spans[kid_id]
+            if kid.service != owner_service:
+                owner_service = kid.service
+                owner_depth += 1
             owner, owner_start = kid_id, kid_start
             i = 0
             grandkids = children.get(kid_id)
             if not grandkids:
                 kids = ()  # a leaf: most spans of a wide trace
             elif len(grandkids) > 1 or exclude:
-                kids = _candidates(spans[kid_id], kid_start, kid_end, children, spans, exclude)
+                kids = _candidates(kid, kid_start, kid_end, children, spans, exclude)
             else:
                 # One child, as on every level of a deep chain: _candidates inline, as a
                 # function call here costs as much as the rest of the step.
@@ -180,7 +192,7 @@ def _walk(
                 grandkid = spans[grandkid_id]
                 low, high = grandkid.start_ns, grandkid.end_ns
                 if grandkid.follows_from or (
-                        grandkid.kind is _CONSUMER and spans[kid_id].kind is _PRODUCER):
+                        grandkid.kind is _CONSUMER and kid.kind is _PRODUCER):
                     kids = ()
                 elif low < kid_start:
                     kids = () if high <= kid_start else (
@@ -194,13 +206,13 @@ def _walk(
                         high = low
                     kids = (high, low, grandkid_id)
         elif stack:
-            owner, owner_start, kids, i = stack.pop()
+            owner, owner_start, owner_service, owner_depth, kids, i = stack.pop()
         else:
             break
     owners.reverse()
     lows.reverse()
     highs.reverse()
-    return owners, lows, highs
+    return owners, lows, highs, depth
 
 
 def _segments(owners: list[str], lows: list[int], highs: list[int]) -> list[Segment]:
@@ -420,32 +432,40 @@ def summarize_path(trace: Trace, root_id: str | None = None) -> PathSummary:
         if not trace.roots:
             raise ValueError(f"trace {trace.trace_id}: no spans, so no critical path")
         root_id = trace.roots[0]
-    path = _walk(trace, root_id, ())
     depths = service_depths(trace)
-    spans = trace.spans
-    # One pass over the path for the per-service time, the owners and the depth (what
-    # critical_path_depth computes), as this runs for every trace the collector sees; over
-    # the walk's own lists, not the segments' attributes.
-    service_ns: dict[str, int] = {}
-    owners: set[str] = set()
-    depth = 0
-    for span_id, low, high in zip(*path):
-        service = spans[span_id].service
-        service_ns[service] = service_ns.get(service, 0) + high - low
-        if span_id not in owners:
-            owners.add(span_id)
-            span_depth = depths.get(span_id, 1)
-            if span_depth > depth:
-                depth = span_depth
-    owners_in_order, lows, highs = path
+    path, depth, critical_ids, service_ns = summarize_root(trace, root_id, depths)
     return PathSummary(
         root_id=root_id,
-        path=(tuple(owners_in_order), tuple(lows), tuple(highs)),
+        path=path,
         depth=depth,
         depths=depths,
-        critical_ids=frozenset(owners),
+        critical_ids=critical_ids,
         service_ns=service_ns,
     )
+
+
+def summarize_root(
+    trace: Trace, root_id: str, depths: Mapping[str, int] | None = None
+) -> tuple[PathLists, int, frozenset[str], dict[str, int]]:
+    """:func:`summarize_path`'s ``path``, ``depth``, ``critical_ids`` and ``service_ns``
+    as a plain tuple, for the fold (which builds its own frozen context once).
+
+    Without ``depths`` (:func:`service_depths` of ``trace``), ``root_id`` must be one of
+    ``trace.roots`` (depth 1): the depth is then counted by the walk itself, as the fold
+    reads no other span's depth and the full map cost a third of the walk.
+    """
+    owners_in_order, lows, highs, depth = _walk(trace, root_id, ())
+    spans = trace.spans
+    # One pass over the path for the per-service time, as this runs for every trace the
+    # collector sees; over the walk's own lists, not the segments' attributes.
+    service_ns: dict[str, int] = {}
+    for span_id, low, high in zip(owners_in_order, lows, highs):
+        service = spans[span_id].service
+        service_ns[service] = service_ns.get(service, 0) + high - low
+    owners = frozenset(owners_in_order)
+    if depths is not None:  # what critical_path_depth computes
+        depth = max(depths.get(span_id, 1) for span_id in owners)
+    return (tuple(owners_in_order), tuple(lows), tuple(highs)), depth, owners, service_ns
 
 
 def what_if_saved_ns(
