@@ -71,14 +71,35 @@ class TraceContext:
         return depths
 
 
-def trace_context(trace: Trace) -> TraceContext | None:
-    """The :class:`TraceContext` of ``trace``'s primary root (``None`` for an empty trace)."""
+ENDPOINT_CACHE_LIMIT = 4096
+"""Most endpoints an ``endpoints`` cache of :func:`trace_context` holds (then it starts over)."""
+
+
+def trace_context(
+    trace: Trace, endpoints: dict[tuple[str, str], Endpoint] | None = None
+) -> TraceContext | None:
+    """The :class:`TraceContext` of ``trace``'s primary root (``None`` for an empty trace).
+
+    ``endpoints`` is the caller's cache of :class:`Endpoint` objects by ``(service,
+    name)``, kept to at most :data:`ENDPOINT_CACHE_LIMIT` entries. Reusing one object
+    per endpoint saves building it per trace, and lets every dict keyed by endpoints
+    match it by identity instead of calling the dataclass's ``__eq__``.
+    """
     root = trace.root
     if root is None:
         return None
     path, depth, critical_ids, service_ns = summarize_root(trace, root.span_id)
+    if endpoints is None:
+        endpoint = Endpoint(root.service, root.name)
+    else:
+        fields = (root.service, root.name)
+        endpoint = endpoints.get(fields)  # type: ignore[assignment]
+        if endpoint is None:
+            if len(endpoints) >= ENDPOINT_CACHE_LIMIT:
+                endpoints.clear()  # high-cardinality root names: bounded, not a leak
+            endpoint = endpoints[fields] = Endpoint(*fields)
     return TraceContext(
-        trace, root, Endpoint(root.service, root.name), path, depth, critical_ids,
+        trace, root, endpoint, path, depth, critical_ids,
         root.duration_ns, root.is_error, service_ns,
     )
 
@@ -92,7 +113,8 @@ class Aggregate:
     to root them, which a well-formed input never has).
     """
 
-    __slots__ = ("config", "traces", "spans", "skipped", "graph", "endpoints", "calls")
+    __slots__ = ("config", "traces", "spans", "skipped", "graph", "endpoints", "calls",
+                 "_endpoint_cache")
 
     def __init__(self, config: AnalysisConfig | None = None) -> None:
         self.config = config or AnalysisConfig()
@@ -102,10 +124,11 @@ class Aggregate:
         self.graph = GraphAggregate(timeout_keys=self.config.timeout_keys)
         self.endpoints = EndpointAggregate()
         self.calls = CallAggregate(self.config.timeout_keys)
+        self._endpoint_cache: dict[tuple[str, str], Endpoint] = {}  # see trace_context
 
     def add_trace(self, trace: Trace) -> TraceContext | None:
         """Fold one assembled trace in; returns its context (for exemplars), if it has a root."""
-        ctx = trace_context(trace)
+        ctx = trace_context(trace, self._endpoint_cache)
         if ctx is None:
             self.skipped += 1
             return None

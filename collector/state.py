@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from analyzer.aggregate import Aggregate, TraceContext, trace_context
-from analyzer.model import Trace
+from analyzer.model import Endpoint, Trace
 from analyzer.report import build_report
 from collector.counters import IngestCounters
 from collector.exemplars import Exemplars
@@ -77,6 +77,9 @@ class LiveState:
         self._buckets: deque[tuple[int, Aggregate]] = deque()
         self._reports: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
         self.exemplar_set = Exemplars(settings)
+        # Endpoint objects by (service, name), shared by every trace's context (bounded
+        # by trace_context); only the flush thread analyzes traces.
+        self._endpoints: dict[tuple[str, str], Endpoint] = {}
         self.version = 0
         self.trace_fallback: Callable[[str], dict[str, Any] | None] | None = None
         """Where :meth:`trace` looks when the trace is no longer held (the store)."""
@@ -112,7 +115,7 @@ class LiveState:
         contexts = []
         for trace in traces:
             try:
-                ctx = trace_context(trace)
+                ctx = trace_context(trace, self._endpoints)
             except Exception:
                 log.exception("trace %s could not be analyzed; dropped", trace.trace_id)
                 self._counters.drop("analysis_error", len(trace.spans))
