@@ -799,14 +799,26 @@ class _Caller:
     __slots__ = ("local", "latest", "latest_span", "runner_up", "inbound_ms", "starts")
 
     def __init__(self, trace: Trace, entry: Span, timeout_keys: Sequence[str]) -> None:
-        self.local = _local_spans(trace, entry)
+        # _local_spans and the latest starts in one walk (same order: ties resolve alike).
+        spans, children, service = trace.spans, trace.children, entry.service
+        local: list[Span] = []
         latest = runner_up = latest_span = None
-        for span in self.local:
+        stack = [entry]
+        while stack:
+            span = stack.pop()
+            local.append(span)
             start = span.start_ns
             if latest is None or start > latest:
                 runner_up, latest, latest_span = latest, start, span
             elif runner_up is None or start > runner_up:
                 runner_up = start
+            kid_ids = children.get(span.span_id)
+            if kid_ids:
+                for kid_id in kid_ids:
+                    kid = spans[kid_id]
+                    if kid.service == service:
+                        stack.append(kid)
+        self.local = local
         self.latest, self.latest_span, self.runner_up = latest, latest_span, runner_up
         self.inbound_ms = _inbound_ms(trace, entry, timeout_keys)
         self.starts: list[int] | None = None
@@ -853,7 +865,7 @@ def _fold_calls(aggregate: CallAggregate, ctx: TraceView) -> None:
     timeout_keys = aggregate.timeout_keys
     known = aggregate.calls
     kindless = all(s.kind is _INTERNAL for s in spans.values())
-    critical_below = _with_ancestors(trace, ctx.critical_ids)
+    critical_below = _above(spans, ctx.critical_ids)
     callers: dict[str, _Caller] = {}
     tops: dict[str, Span] = {}  # parent id -> the entry span of its same-service calls
     index = aggregate._index
@@ -1010,6 +1022,21 @@ def _fold_calls(aggregate: CallAggregate, ctx: TraceView) -> None:
     for calls in siblings.values():
         if calls.__class__ is list:
             _count_retries(calls)
+
+
+def _above(spans: Mapping[str, Span], span_ids: AbstractSet[str]) -> set[str]:
+    """:func:`_with_ancestors` of ``span_ids``, for the fold: the ids are marked at once
+    (C code), then each walks up only to the first marked ancestor, which on a critical
+    path is usually its parent (most path owners' parents own a segment too)."""
+    marked = set(span_ids)
+    for span_id in span_ids:
+        span = spans.get(span_id)
+        current = span.parent_id if span is not None else None
+        while current is not None and current not in marked:
+            marked.add(current)
+            span = spans.get(current)
+            current = span.parent_id if span is not None else None
+    return marked
 
 
 def _first_two(item: list[Any]) -> tuple[int, str]:
