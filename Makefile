@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/critpath demo
 
 ## make test: the whole suite (unit, integration, TUI, browser, end to end); installs Debian's
-## chromium and redis-server if missing
+## chromium and redis-server (and docker-compose beside a docker client) if missing
 test: $(STAMP) test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -29,9 +29,10 @@ test: $(STAMP) test-deps
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-## make test-deps: Debian's chromium (browser tests) and redis-server (the bank's broker tests)
+## make test-deps: Debian's chromium (browser tests), redis-server (the bank's broker tests) and,
+## beside a docker client, docker-compose (checks docker-compose.yml); each only if missing
 test-deps:
-	@command -v chromium >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 || scripts/install-test-deps
+	@scripts/install-test-deps
 
 ## make screenshots: the pictures in docs/screenshots/ (dashboard pages, and the TUI and dashboard on the demo bank)
 screenshots: $(STAMP) test-deps

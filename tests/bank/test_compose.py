@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from instrumented_bank.settings import SERVICE_NAMES, BankSettings
@@ -142,22 +143,39 @@ def test_every_mounted_file_exists_and_the_image_leaves_out_the_workspace():
     assert {".git", ".venv", "tests"} <= set(ignored)
 
 
+def compose_client() -> list[str] | None:
+    """The compose command on this machine: the v2 plugin, else v1's ``docker-compose``."""
+    if shutil.which("docker") and subprocess.run(
+        ["docker", "compose", "version"], capture_output=True
+    ).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+def test_the_project_is_named_critpath_demo_for_both_compose_versions():
+    # v1 rejects a top-level `name:`; both versions read COMPOSE_PROJECT_NAME from .env.
+    assert "name" not in compose()
+    settings = dict(
+        line.split("=", 1)
+        for line in (ROOT / ".env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert settings == {"COMPOSE_PROJECT_NAME": "critpath-demo"}
+
+
 def test_docker_compose_accepts_the_file():
-    """Structure is checked above everywhere; where a compose client works (not on every
-    CI machine: it needs the compose plugin), its own validation must pass too."""
-    compose_works = (
-        shutil.which("docker")
-        and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    """Structure is checked above everywhere; where a compose client is installed
+    (scripts/install-test-deps adds Debian's docker-compose beside a docker client),
+    its own validation must pass too."""
+    client = compose_client()
+    if client is None:
+        pytest.skip("no compose client: neither `docker compose` nor `docker-compose` is installed")
+    result = subprocess.run(
+        [*client, "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
-    if compose_works:
-        result = subprocess.run(
-            ["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-        assert result.returncode == 0, result.stderr
-    # Without the plugin, at least the file is valid YAML with the services compose needs.
-    assert {"redis", "otel-collector", "critpath", "prometheus", "grafana", *SERVICE_NAMES} <= set(
-        compose()["services"]
-    )
+    assert result.returncode == 0, result.stderr
