@@ -395,8 +395,9 @@ def run(quick: bool) -> str:
         f"{'PASS' if result['cpu_rate'] >= TARGET_SPANS_PER_S else 'BELOW TARGET'}",
         f"memory per live span: {per_span:,.0f} bytes (RSS growth while buffered)",
         f"collector RSS over the run (MiB, start, after each round, end): {rss_mb}",
-        f"where the CPU goes, µs per span (in process, same batches; sum {in_stages:.1f} µs, "
-        f"the rest of {1e6 / result['cpu_rate']:.1f} µs is HTTP, uvicorn and threads):",
+        f"where the CPU goes, µs per span (in process, same batches): the stages below sum "
+        f"to {in_stages:.1f} of the collector's {1e6 / result['cpu_rate']:.1f} µs per span; "
+        f"the rest is HTTP, uvicorn, threads and the API polls:",
         *(f"  {cost:6.2f}  {name}" for name, cost in stages),
     ]
     return "\n".join(lines)
