@@ -161,7 +161,9 @@ class TrafficGenerator:
                 outcome = self.run_journey(journey)
             except httpx.HTTPError:
                 outcome = None
-            self.stats.record(outcome, journey)
+            # Counted as what was done: a reaction with no transaction to react to yet
+            # makes a card payment instead.
+            self.stats.record(outcome, outcome.journey if outcome is not None else journey)
         finally:
             in_flight.release()
 
