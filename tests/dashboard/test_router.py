@@ -291,3 +291,286 @@ def test_a_shared_database_is_drawn_as_a_pill_on_each_caller_with_the_calls_deta
     details = {(d["data-detail"], d["data-key"]) for d in markup.find("section") if "data-detail" in d}
     assert {("edge", p["data-key"]) for p in pills} <= details
     assert ("node", "sqlite") in details
+
+
+# --------------------------------------------------------------------------- shown text
+
+
+VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+                  "source", "track", "wbr"})
+
+
+class Node:
+    """An element of a parsed page: tag, attributes, children and text, in order."""
+
+    def __init__(self, tag: str, attrs: dict[str, str | None]) -> None:
+        self.tag = tag
+        self.attrs = attrs
+        self.parts: list[Node | str] = []
+
+    @property
+    def classes(self) -> list[str]:
+        return (self.attrs.get("class") or "").split()
+
+    @property
+    def text(self) -> str:
+        """The text content, as the DOM's ``textContent`` gives it."""
+        return "".join(p if isinstance(p, str) else p.text for p in self.parts)
+
+    @property
+    def own_text(self) -> str:
+        """Only the text directly inside this element (not its children's)."""
+        return "".join(p for p in self.parts if isinstance(p, str))
+
+    def all(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> list[Node]:
+        """Every descendant matching, in document order."""
+        found = []
+        for part in self.parts:
+            if isinstance(part, Node):
+                if ((tag is None or part.tag == tag) and (cls is None or cls in part.classes)
+                        and all(part.attrs.get(k.replace("_", "-")) == v for k, v in attrs.items())):
+                    found.append(part)
+                found.extend(part.all(tag, cls, **attrs))
+        return found
+
+    def one(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> Node:
+        found = self.all(tag, cls, **attrs)
+        assert len(found) == 1, (tag, cls, attrs, len(found))
+        return found[0]
+
+
+def parse(html: str) -> Node:
+    """The page as a tree of :class:`Node` (enough HTML for the dashboard's own markup)."""
+    root = Node("#document", {})
+    stack = [root]
+
+    class Builder(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            node = Node(tag, dict(attrs))
+            stack[-1].parts.append(node)
+            if tag not in VOID:
+                stack.append(node)
+
+        def handle_startendtag(self, tag, attrs):
+            stack[-1].parts.append(Node(tag, dict(attrs)))
+
+        def handle_endtag(self, tag):
+            for depth in range(len(stack) - 1, 0, -1):
+                if stack[depth].tag == tag:
+                    del stack[depth:]
+                    return
+
+        def handle_data(self, data):
+            stack[-1].parts.append(data)
+
+    builder = Builder(convert_charrefs=True)
+    builder.feed(html)
+    builder.close()
+    return root
+
+
+def squash(text: str) -> str:
+    """Whitespace runs as one space, as a reader sees them."""
+    return " ".join(text.split())
+
+
+def _report(edges=(), endpoints=(), findings=(), services=None) -> dict:
+    names = services or sorted({n for e in edges for n in (e["client"], e["server"])}
+                               | {e["service"] for e in endpoints})
+    return {"schema": "critpath.report/v1", "traces": 120, "spans": 480, "window": "all",
+            "generated_at": "2026-12-03T17:00:00Z",
+            "services": [{"name": n, "kind": "database" if n == "db" else "service"} for n in names],
+            "edges": list(edges), "endpoints": list(endpoints), "findings": list(findings)}
+
+
+def _edge(client, server, requests, failed, p99_ms, connection_type="", timeout_ms=None) -> dict:
+    return {"client": client, "server": server, "connection_type": connection_type,
+            "requests": requests, "failed": failed, "p50_ms": p99_ms / 3, "p99_ms": p99_ms,
+            "timeout_ms": timeout_ms}
+
+
+def _static_client(report: dict) -> TestClient:
+    app = FastAPI()
+    app.include_router(create_dashboard_router(_StaticView(report), CollectorSettings(receivers=False)))
+    return TestClient(app)
+
+
+def edge_labels(html: str) -> dict[str, tuple[str, str | None]]:
+    """Each drawn call's label: its first line (rate and p99) and its error line, if any."""
+    labels = {}
+    for text in parse(html).all("text", cls="edge-label"):
+        errors = text.all("tspan", cls="err")
+        labels[text.attrs["data-key"]] = (squash(text.own_text), squash(errors[0].text) if errors else None)
+    return labels
+
+
+def test_edge_labels_give_the_rate_over_the_window_the_p99_and_the_error_rate():
+    report = _report(edges=[
+        _edge("api", "orders", 120, 6, 345.6),      # 2/s over a minute; 5% errors
+        _edge("api", "search", 30, 0, 12.34),       # 0.5/s: shown per minute
+        _edge("orders", "db", 900, 0, 1234.5, "database"),
+        _edge("orders", "billing", 6000, 3, 0.042),  # 100/s; 0.05% errors: not rounded to 0
+    ])
+    with _static_client(report) as client:
+        minute = edge_labels(client.get("/?window=1m").text)
+        five = edge_labels(client.get("/?window=5m").text)
+        everything = edge_labels(client.get("/?window=all").text)
+    assert minute == {
+        "api -> orders": ("2.0/s · p99 346 ms", "5% errors"),
+        "api -> search": ("30.0/min · p99 12.3 ms", None),
+        "orders -> db": ("15.0/s · p99 1.23 s", None),
+        "orders -> billing": ("100/s · p99 0.04 ms", "<1% errors"),
+    }
+    assert five["api -> orders"] == ("24.0/min · p99 346 ms", "5% errors")
+    # The all window has no length: the count is shown instead of a rate.
+    assert everything["api -> orders"] == ("120 req · p99 346 ms", "5% errors")
+    assert everything["orders -> billing"] == ("6,000 req · p99 0.04 ms", "<1% errors")
+
+
+def test_edge_labels_of_analysed_traces(client, view):
+    """On the bank (24 traces: 16 transfers, 4 of them failing in payments)."""
+    labels = edge_labels(client.get("/?window=all").text)
+    p99 = {f'{e["client"]} -> {e["server"]}': e["p99_ms"] for e in view.report()["edges"]}
+    assert labels["web-gateway -> payments"] == (f'16 req · p99 {p99["web-gateway -> payments"]:.0f} ms', "25% errors")
+    assert labels["payments -> ledger"] == (f'16 req · p99 {p99["payments -> ledger"]:.1f} ms', None)
+    assert labels["web-gateway -> accounts"] == (f'24 req · p99 {p99["web-gateway -> accounts"]:.1f} ms', None)
+    assert labels["user -> web-gateway"][1] == "17% errors"  # 4 of 24
+    # Over a minute, the same 16 calls are a rate.
+    assert edge_labels(client.get("/?window=1m").text)["web-gateway -> payments"][0].startswith("16.0/min · p99 ")
+
+
+def endpoint_table(html: str) -> dict[str, dict[str, Node]]:
+    """The endpoints table: each row's cells by column heading."""
+    table = parse(html).one("table", cls="endpoints")
+    headings = [squash(th.text).rstrip(" ▲▼") for th in table.all("th")]
+    return {row.attrs["data-endpoint"]: dict(zip(headings, row.all("td")))
+            for row in table.one("tbody").all("tr")}
+
+
+def top_services(cell: Node) -> list[str]:
+    return [squash(s.text) for s in cell.all("span", cls="svc")]
+
+
+def test_endpoints_table_shows_critical_path_depth_and_top_services(client):
+    rows = endpoint_table(client.get("/endpoints?window=all").text)
+    assert set(rows) == {"web-gateway POST /transfer", "web-gateway GET /balance"}
+    transfer, balance = rows["web-gateway POST /transfer"], rows["web-gateway GET /balance"]
+    # A transfer's latency passes through the gateway, payments and the ledger (the
+    # notifier is behind the queue, off the path); a balance read through two services.
+    assert squash(transfer["CP depth"].text) == "3 / max 3"
+    assert squash(balance["CP depth"].text) == "2 / max 2"
+    # The three services owning most of it, largest first, with their shares.
+    assert top_services(transfer["Top critical-path services"]) == ["ledger 40%", "accounts 22%", "payments 21%"]
+    assert top_services(balance["Top critical-path services"]) == ["accounts 73%", "web-gateway 27%"]
+    # The stacked bar holds every service of the profile, not only the top three.
+    bar = [squash(t.text) for t in transfer["Top critical-path services"].all("title")]
+    assert bar == ["ledger: 40%", "accounts: 22%", "payments: 21%", "web-gateway: 18%"]
+    # Sorting by depth puts the deeper endpoint first.
+    assert list(endpoint_table(client.get("/endpoints?window=all&sort=depth").text)) == [
+        "web-gateway POST /transfer", "web-gateway GET /balance"]
+
+
+def test_endpoints_table_depth_and_top_services_of_a_given_report():
+    endpoints = [
+        {"service": "api", "name": "GET /a", "traces": 10, "errors": 0, "p50_ms": 5.0, "p99_ms": 9.0,
+         "critical_path": {"depth_p50": 2.5, "depth_max": 4, "services": [
+             {"name": "b", "share": 0.1}, {"name": "api", "share": 0.5},
+             {"name": "c", "share": 0.3}, {"name": "a", "share": 0.1}]}},
+        {"service": "api", "name": "GET /b", "traces": 3, "errors": 1, "p50_ms": 5.0, "p99_ms": 8.0,
+         "critical_path": {}},
+    ]
+    with _static_client(_report(endpoints=endpoints, services=["a", "api", "b", "c"])) as client:
+        rows = endpoint_table(client.get("/endpoints").text)
+    assert squash(rows["api GET /a"]["CP depth"].text) == "2.5 / max 4"
+    # Ties in share are broken by name.
+    assert top_services(rows["api GET /a"]["Top critical-path services"]) == ["api 50%", "c 30%", "a 10%"]
+    assert squash(rows["api GET /b"]["CP depth"].text) == "–"
+    assert top_services(rows["api GET /b"]["Top critical-path services"]) == []
+
+
+def finding_cards(html: str) -> list[dict]:
+    """Each finding on the page, in page order: rule, severity, message and evidence."""
+    cards = []
+    for article in parse(html).one("div", id="findings-list").all("article", cls="finding"):
+        evidence = {}
+        for item in article.all("div"):
+            dt, dd = item.all("dt"), item.all("dd")
+            if dt and dd:
+                evidence[squash(dt[0].text)] = (squash(dd[0].text), [a.attrs.get("href") for a in dd[0].all("a")])
+        cards.append({
+            "rule": squash(article.one("code", cls="rule").text),
+            "severity": squash(article.one("span", cls="badge").text),
+            "subject": squash(article.one("span", cls="subject").text),
+            "message": squash(article.one("p", cls="message").text),
+            "evidence": evidence,
+        })
+    return cards
+
+
+def test_findings_page_shows_worst_first_with_advice_and_evidence():
+    trace_id = "ab" * 16
+    findings = [
+        {"rule": "fan-out", "severity": "info", "service": "api", "endpoint": "api GET /a",
+         "message": "api GET /a makes 12 calls; batch them.", "evidence": {"calls": 12, "p99_ms": 900.0}},
+        {"rule": "missing-timeout", "severity": "critical", "client": "api", "server": "orders",
+         "endpoint": "api GET /a", "message": "api calls orders with no timeout; set one at 500 ms.",
+         "evidence": {"longest_call_ms": 40.0, "calls": 120, "exemplar_trace_id": trace_id}},
+        {"rule": "queueable", "severity": "warning", "client": "orders", "server": "billing",
+         "endpoint": "api GET /a", "message": "billing could be a queue: nothing waits for its answer.",
+         "evidence": {"p99_savings_ms": 2500.0, "caller_share": 0.25}},
+        {"rule": "missing-timeout", "severity": "critical", "client": "orders", "server": "db",
+         "endpoint": {"service": "api", "name": "GET /a"},
+         "message": "orders calls db with no timeout; set a statement timeout.",
+         "evidence": {"longest_call_ms": 1234.5, "timeout_ms": None, "retried": False}},
+    ]
+    endpoints = [{"service": "api", "name": "GET /a", "traces": 120, "errors": 0, "p50_ms": 5.0,
+                  "p99_ms": 9.0, "critical_path": {}}]
+    report = _report(edges=[_edge("api", "orders", 120, 0, 40.0)], endpoints=endpoints, findings=findings,
+                     services=["api", "billing", "db", "orders"])
+    with _static_client(report) as client:
+        html = client.get("/findings?window=15m").text
+    cards = finding_cards(html)
+    # Severity first; among equals, the larger latency in the evidence first.
+    assert [(c["severity"], c["subject"]) for c in cards] == [
+        ("critical", "orders → db api GET /a"),
+        ("critical", "api → orders api GET /a"),
+        ("warning", "orders → billing api GET /a"),
+        ("info", "api api GET /a"),  # the service, then the endpoint
+    ]
+    assert [c["message"] for c in cards] == [findings[i]["message"] for i in (3, 1, 2, 0)]
+    assert cards[0]["evidence"] == {"longest call": ("1.23 s", []), "timeout": ("–", []),
+                                    "retried": ("no", [])}
+    assert cards[1]["evidence"]["longest call"] == ("40.0 ms", [])
+    assert cards[1]["evidence"]["calls"] == ("120", [])
+    # A trace id in the evidence links to the trace (keeping the window).
+    assert cards[1]["evidence"]["exemplar trace id"] == (
+        f"{trace_id[:16]}…", [f"/traces/{trace_id}?window=15m"])
+    assert cards[2]["evidence"] == {"p99 savings": ("2.50 s", []), "caller share": ("25%", [])}
+    assert cards[3]["evidence"] == {"calls": ("12", []), "p99": ("900 ms", [])}
+    counts = [squash(s.text) for s in parse(html).all("span", cls="sev-count")]
+    assert counts == ["2 critical", "1 warning", "1 info"]
+
+
+def test_findings_page_of_analysed_traces(client, view):
+    findings = view.report()["findings"]
+    assert findings, "the bank's traces should raise findings"
+    cards = finding_cards(client.get("/findings?window=all").text)
+    assert sorted(c["message"] for c in cards) == sorted(squash(f["message"]) for f in findings)
+    by_message = {squash(f["message"]): f for f in findings}
+    rank = {"critical": 0, "warning": 1, "info": 2}
+
+    def worst(card):
+        f = by_message[card["message"]]
+        largest = max((v for k, v in f["evidence"].items() if k.endswith("_ms") and isinstance(v, (int, float))),
+                      default=0.0)
+        return (rank[f["severity"]], -largest)
+
+    assert [worst(c) for c in cards] == sorted(worst(c) for c in cards)
+    for card in cards:
+        f = by_message[card["message"]]
+        assert card["rule"] == f["rule"] and card["severity"] == f["severity"]
+        assert len(card["evidence"]) == len(f["evidence"])
+    # The missing timeout on the transfer's slowest call is first, with its numbers.
+    first = cards[0]
+    assert first["rule"] == "missing-timeout" and first["subject"].startswith("web-gateway → payments")
+    assert "no timeout" in first["message"] and "set a" in first["message"]
