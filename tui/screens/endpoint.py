@@ -25,6 +25,7 @@ class EndpointScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.back", "Back"),
         Binding("enter", "open", "Open trace"),
+        Binding("tab", "app.focus_next", "Next pane"),
     ]
 
     def __init__(self, key: str) -> None:

@@ -25,6 +25,7 @@ class FindingScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.back", "Back"),
         Binding("enter", "open", "Open endpoint"),
+        Binding("tab", "app.focus_next", "Next pane"),
     ]
 
     def __init__(self, key: str) -> None:

@@ -32,7 +32,8 @@ class OverviewScreen(Screen):
 
     AUTO_FOCUS = "#endpoints"
     BINDINGS = [
-        Binding("enter", "open", "Open", show=True),
+        Binding("enter", "open", "Open"),
+        Binding("tab", "app.focus_next", "Next pane"),
         Binding("slash", "filter", "Filter"),
         Binding("s", "sort", "Sort"),
         Binding("r", "reverse", "Reverse"),
@@ -111,6 +112,12 @@ class OverviewScreen(Screen):
             f for f in overview.findings if matches(text, f.rule, f.subject, f.message, *f.affected)
         ]
         self.query_one(FindingsTable).show(findings)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``enter`` opens a row only from a table (the graph has no rows to open)."""
+        if action == "open":
+            return isinstance(self.focused, EndpointsTable | FindingsTable)
+        return True
 
     def action_open(self) -> None:
         """Drill into the endpoint or finding under the cursor of the focused table."""

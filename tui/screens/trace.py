@@ -28,6 +28,7 @@ class TraceScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("slash", "filter", "Filter"),
+        Binding("tab", "app.focus_next", "Next pane"),
     ]
 
     def __init__(self, trace_id: str) -> None:

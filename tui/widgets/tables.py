@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 from tui.model import SLOWER, EndpointRow, Exemplar, FindingRow
@@ -36,6 +37,11 @@ class KeyedTable(DataTable):
     """
 
     KEY_COLUMN: str | None = None
+    BINDINGS = [
+        # DataTable binds enter (select the row) but hides it; the row's screen opens the
+        # row on that selection, so this is the key the footer has to show.
+        Binding("enter", "select_cursor", "Open", show=True),
+    ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
@@ -185,6 +191,7 @@ class ExemplarsTable(KeyedTable):
 
     COMPONENT_CLASSES = {"exemplars--error"}
     KEY_COLUMN = "trace"
+    BINDINGS = [Binding("enter", "select_cursor", "Open trace", show=True)]
 
     def on_mount(self) -> None:
         self.add_column("Trace", key="trace")
