@@ -114,15 +114,42 @@ def db_services(spans: list[ReceivedSpan]) -> set[str]:
     return {s.service for s in spans if s.kind == "client" and s.attr("db.system") == "sqlite"}
 
 
-def assert_one_tree(spans: list[ReceivedSpan], root_service: str, root_name: str) -> ReceivedSpan:
-    """One root (the edge SERVER span), every parent present, and every non-root SERVER
-    span a child of a CLIENT span in another process that names it as its peer."""
+def is_edge(span: ReceivedSpan) -> bool:
+    """A SERVER span of a request from outside the bank: the app calls the gateway, the
+    card network calls card-processing's authorisations; no service calls either."""
+    return span.kind == "server" and (
+        span.service == "gateway"
+        or (span.service, span.name) == ("card-processing", "POST /authorisations")
+    )
+
+
+def assert_one_tree(
+    received: list[ReceivedSpan], spans: list[ReceivedSpan], root_service: str, root_name: str
+) -> ReceivedSpan:
+    """One root (the edge SERVER span), every parent present, every non-root SERVER span a
+    child of a CLIENT span in another process that names it as its peer, and no stray
+    trace: no other trace was started anywhere in the bank while this request ran.
+
+    ``spans`` are the request's trace (as :meth:`OtlpReceiver.wait_for` returns them) and
+    ``received`` everything the receiver got: a hop that lost the trace context would show
+    up there as a root span of another trace that is not an edge span, inside this
+    request's time window. (Edge spans are requests from outside; the server span ends
+    after the response went out, so the test's next request may start inside the window.)
+    """
     index = by_id(spans)
     roots = [s for s in spans if s.parent_id is None]
     assert len(roots) == 1, [(r.service, r.name) for r in roots]
     root = roots[0]
     assert (root.service, root.kind, root.name) == (root_service, "server", root_name)
-    assert len({s.trace_id for s in spans}) == 1
+    strays = [
+        (s.service, s.kind, s.name)
+        for s in received
+        if s.trace_id != root.trace_id
+        and s.parent_id is None
+        and not is_edge(s)
+        and root.start_ns <= s.start_ns <= root.end_ns
+    ]
+    assert not strays, f"traces started while {root_name} ran: {strays}"
     for span in spans:
         if span is root:
             continue

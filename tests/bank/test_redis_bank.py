@@ -54,7 +54,7 @@ def test_deferred_work_flows_through_redis_under_producer_and_consumer_spans(ban
     assert paid.status == 200 and paid.body["approved"] is True
 
     spans = bank.receiver.wait_for(paid.trace_id, consumers_done)
-    root = assert_one_tree(spans, "card-processing", "POST /authorisations")
+    root = assert_one_tree(bank.receiver.spans(), spans, "card-processing", "POST /authorisations")
     index = by_id(spans)
     producers = [s for s in spans if s.kind == "producer"]
     assert {p.attr("messaging.destination.name") for p in producers} == set(QUEUED)
