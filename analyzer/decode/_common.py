@@ -4,8 +4,9 @@ analysis reads, JSON shape checks, id normalisation and the fast span constructo
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from analyzer.config import DEFAULT_TIMEOUT_KEYS
@@ -69,24 +70,99 @@ def require_object(value: object, what: str) -> dict:
     return value
 
 
+# What ``Decoded.issues`` counts. Spans with the first three are skipped (and make up
+# ``Decoded.invalid_spans``); spans with the others are kept with the value the model
+# gives an absent field.
+INVALID_ID = "invalid_id"
+"""A trace, span or parent id missing, all-zero, of the wrong length or not hex."""
+NO_START_TIME = "no_start_time"
+"""Jaeger ``startTime`` or Zipkin ``timestamp`` absent (Zipkin: or 0, which it means as
+absent): the span cannot be placed in time."""
+NO_DURATION = "no_duration"
+"""Jaeger ``duration`` absent (Jaeger always writes it, 0 included)."""
+UNKNOWN_PROCESS = "unknown_process"
+"""A Jaeger span whose ``processID`` names no entry of ``processes`` (or that has neither
+a ``processID`` nor an embedded ``process``): its service reads as ``unknown_service``."""
+UNKNOWN_KIND = "unknown_kind"
+"""An OTLP span kind number outside the enum (0-5): read as INTERNAL, as for UNSPECIFIED."""
+UNKNOWN_STATUS = "unknown_status"
+"""An OTLP status code outside the enum (0-2): read as UNSET, the specification's default."""
+
+#: The issues whose spans are skipped rather than kept.
+SKIPPING_ISSUES: frozenset[str] = frozenset({INVALID_ID, NO_START_TIME, NO_DURATION})
+
+# One line per issue, in this order; {n} is the count, {start} the format's field name.
+_ISSUE_MESSAGES = {
+    INVALID_ID: "skipped {n} span(s) with invalid ids",
+    NO_START_TIME: "skipped {n} span(s) with no start time ({start})",
+    NO_DURATION: 'skipped {n} span(s) with no end time ("duration" missing)',
+    UNKNOWN_PROCESS: '{n} span(s) name no process listed in "processes"; their service '
+                     "reads as unknown_service",
+    UNKNOWN_KIND: "{n} span(s) have an unknown span kind number; read as INTERNAL",
+    UNKNOWN_STATUS: "{n} span(s) have an unknown status code; read as UNSET",
+}
+_START_FIELD = {"jaeger-json": '"startTime" missing', "zipkin-json": '"timestamp" missing or 0'}
+
+_NO_ISSUES: Mapping[str, int] = MappingProxyType({})
+
+
+def issue_counts(counts: dict[str, int]) -> Mapping[str, int]:
+    """A decoder's issue counts as ``Decoded.issues`` (only the non-zero ones, read-only)."""
+    counts = {issue: n for issue, n in counts.items() if n}
+    return MappingProxyType(counts) if counts else _NO_ISSUES
+
+
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """The spans decoded from one input, the detected format, and how many spans were
-    skipped because an id was missing, all-zero, of the wrong length or not hex."""
+    """The spans decoded from one input, the detected format, how many spans were
+    skipped as invalid, and what was wrong with the input, counted by issue.
+
+    ``invalid_spans`` is the number of spans skipped (an invalid id, or no start or end
+    time); ``issues`` counts them by reason (``INVALID_ID``, ``NO_START_TIME``,
+    ``NO_DURATION``) together with spans that were kept with a substitute value
+    (``UNKNOWN_PROCESS``, ``UNKNOWN_KIND``, ``UNKNOWN_STATUS``). :meth:`warnings` says
+    each in one line.
+    """
 
     spans: list[Span]
     format: str
     invalid_spans: int = 0
+    issues: Mapping[str, int] = field(default_factory=lambda: _NO_ISSUES)
+
+    def warnings(self) -> list[str]:
+        """One line per issue, e.g. ``skipped 2 span(s) with invalid ids``; prefix the
+        source to print it. Empty when the input had none."""
+        issues = dict(self.issues)
+        unexplained = self.invalid_spans - sum(n for issue, n in issues.items()
+                                               if issue in SKIPPING_ISSUES)
+        if unexplained > 0:  # a Decoded built with a bare count: those are invalid ids
+            issues[INVALID_ID] = issues.get(INVALID_ID, 0) + unexplained
+        start = _START_FIELD.get(self.format, "missing")
+        return [message.format(n=issues[issue], start=start)
+                for issue, message in _ISSUE_MESSAGES.items() if issues.get(issue)]
 
 
-def kind_from_number(number: int) -> SpanKind:
-    """OTLP's span kind number as a :class:`SpanKind`; unknown numbers read as INTERNAL."""
-    return KIND_BY_NUMBER[number] if 0 <= number < 6 else SpanKind.INTERNAL
+def micros(value: object, field: str) -> int:
+    """A Jaeger or Zipkin time in integer microseconds (JSON numbers, or decimal strings
+    as some writers quote them); else :class:`ShapeError` naming ``field``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ShapeError(f'"{field}" must be an integer number of microseconds, got {value!r}')
 
 
-def status_from_number(number: int) -> StatusCode:
-    """OTLP's status code number; unknown numbers read as UNSET (the spec's default)."""
-    return STATUS_BY_NUMBER[number] if 0 <= number < 3 else StatusCode.UNSET
+def span_place(place: str, span_id: object) -> str:
+    """Where a span is, for error messages: ``data[0].spans[3] (span 4bf92f3577b34da6)``."""
+    if isinstance(span_id, str) and span_id:
+        shown = span_id[:40]
+        return f"{place} (span {shown if shown.isprintable() else ascii(shown)})"
+    return place
 
 
 def hex_id(text: object, width: int, *, pad: bool = False) -> str | None:

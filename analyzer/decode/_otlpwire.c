@@ -7,7 +7,8 @@
  *
  * It is an accelerator, never the authority: on anything unusual (malformed or truncated
  * bytes, wire types that differ from the schema, groups, invalid UTF-8, a repeated
- * singular message that protobuf would merge) it returns None and the caller decodes the
+ * singular message that protobuf would merge, a kept span whose kind or status code is
+ * outside its enum, which the slim path counts) it returns None and the caller decodes the
  * same bytes with the slim schema, which gives the exact result or the clear error. So
  * well-formed input decodes exactly as the slim path decodes it (tests compare both).
  *
@@ -817,6 +818,7 @@ static int span_of(Decoder *d, const uint8_t *p, Py_ssize_t n, PyObject *service
         if (failed) return -1;
     }
     int32_t kind_number = (int32_t)kind;
+    int odd_status = 0;
     PyObject *status_code = PyTuple_GET_ITEM(d->statuses, 0);
     if (status) {
         Reader sr = reader_of(status, status_len);
@@ -824,7 +826,8 @@ static int span_of(Decoder *d, const uint8_t *p, Py_ssize_t n, PyObject *service
             if (f.number != 3) continue;
             if (f.wire != WT_VARINT) goto unusual;
             int32_t code = (int32_t)f.value;
-            status_code = PyTuple_GET_ITEM(d->statuses, 0 <= code && code < 3 ? code : 0);
+            odd_status = !(0 <= code && code < 3);  /* the last code wins */
+            status_code = PyTuple_GET_ITEM(d->statuses, odd_status ? 0 : code);
         }
         if (rc < 0) goto unusual;
     }
@@ -835,6 +838,8 @@ static int span_of(Decoder *d, const uint8_t *p, Py_ssize_t n, PyObject *service
         (*invalid)++;
         return 0;
     }
+    /* Kind and status numbers outside their enums are counted by the slim path. */
+    if (odd_status || !(0 <= kind_number && kind_number < 6)) goto unusual;
     int has_parent = parent_len == 8 && !all_zero(parent, 8);
 
     PyObject *attributes = NULL, *links = NULL, *events = NULL, *raw_events = NULL,
@@ -917,8 +922,7 @@ built:
         Py_DECREF(attributes);
         return -1;
     }
-    PyObject *kind_value = PyTuple_GET_ITEM(d->kinds, 0 <= kind_number && kind_number < 6
-                                                          ? kind_number : 1);
+    PyObject *kind_value = PyTuple_GET_ITEM(d->kinds, kind_number);
     Py_INCREF(service);
     Py_INCREF(name_text);
     Py_INCREF(kind_value);

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from analyzer.decode._common import (
     EMPTY_ATTRS,
+    INVALID_ID,
     KIND_BY_NAME,
+    NO_DURATION,
+    NO_START_TIME,
+    SKIPPING_ISSUES,
+    UNKNOWN_PROCESS,
     UNKNOWN_SERVICE,
     DecodeError,
     Decoded,
@@ -19,9 +24,12 @@ from analyzer.decode._common import (
     exception_event,
     freeze,
     hex_id,
+    issue_counts,
     make_span,
+    micros,
     parent_hex_id,
     require_object,
+    span_place,
 )
 from analyzer.model import AttrValue, Link, SpanKind, StatusCode
 
@@ -36,10 +44,12 @@ def _tag_value(tag: dict) -> AttrValue | None:
     kind = str(tag.get("type", "string")).lower()
     if kind == "bool":
         return value if isinstance(value, bool) else str(value).lower() == "true"
-    if kind == "int64":
-        return int(value)
-    if kind == "float64":
-        return float(value)
+    if kind in ("int64", "float64"):
+        try:
+            return int(value) if kind == "int64" else float(value)
+        except (TypeError, ValueError):
+            raise ShapeError(f'tag "{tag.get("key")}" of type {kind} has the value '
+                             f"{value!r}") from None
     if value is None:
         return None
     return value if isinstance(value, (str, int, float, bool)) else str(value)
@@ -92,16 +102,20 @@ def _events(logs, keep: frozenset[str] | None) -> tuple:
             fields.setdefault("exception.type", fields["error.kind"])
             if "message" in fields:
                 fields.setdefault("exception.message", fields["message"])
-        event = exception_event(name, int(log.get("timestamp", 0)) * 1000, fields, keep is None)
+        time_ns = micros(log.get("timestamp", 0), "logs[].timestamp") * 1000
+        event = exception_event(name, time_ns, fields, keep is None)
         if event is not None:
             out.append(event)
     return tuple(out)
 
 
-def _span(raw: dict, services: dict[str, str], keep: frozenset[str] | None):
+def _span(raw: dict, services: dict[str, str], keep: frozenset[str] | None,
+          counts: dict[str, int]):
+    """One Jaeger span as a Span; or None, counting in ``counts`` why it is skipped."""
     trace_id = hex_id(raw.get("traceID"), 32, pad=True)
     span_id = hex_id(raw.get("spanID"), 16, pad=True)
     if trace_id is None or span_id is None:
+        counts[INVALID_ID] += 1
         return None
     references = raw.get("references") or []
     if not isinstance(references, list):
@@ -111,9 +125,10 @@ def _span(raw: dict, services: dict[str, str], keep: frozenset[str] | None):
     links = []
     # The parent is the first CHILD_OF reference, else the first FOLLOWS_FROM one (as the
     # Jaeger UI does); the other references are links.
+    for ref in references:
+        require_object(ref, "each reference")
     ordered = sorted(references, key=lambda ref: ref.get("refType") != "CHILD_OF")
     for ref in ordered:
-        require_object(ref, "each reference")
         ref_trace = hex_id(ref.get("traceID"), 32, pad=True)
         ref_span = hex_id(ref.get("spanID"), 16, pad=True)
         if ref_trace is None or ref_span is None:
@@ -126,7 +141,18 @@ def _span(raw: dict, services: dict[str, str], keep: frozenset[str] | None):
     if parent_id is None and not references:
         parent_id = parent_hex_id(raw.get("parentSpanID"), pad=True)
         if parent_id is False:
+            counts[INVALID_ID] += 1
             return None
+    # Jaeger always writes both (a zero duration as 0): a span without them cannot be
+    # placed in time, and reading it as a zero-length span at 1970 would skew the trace.
+    if raw.get("startTime") is None:
+        counts[NO_START_TIME] += 1
+        return None
+    start = micros(raw["startTime"], "startTime") * 1000
+    if raw.get("duration") is None:
+        counts[NO_DURATION] += 1
+        return None
+    end = start + micros(raw["duration"], "duration") * 1000
     tags = _tags(raw.get("tags"), None, "tags")
     kind = KIND_BY_NAME.get(str(tags.get("span.kind", "")).lower(), SpanKind.INTERNAL)
     status = _status(tags)
@@ -136,9 +162,11 @@ def _span(raw: dict, services: dict[str, str], keep: frozenset[str] | None):
     if isinstance(process, dict):
         service = process.get("serviceName") or UNKNOWN_SERVICE
     else:
-        service = services.get(raw.get("processID"), UNKNOWN_SERVICE)
-    start = int(raw.get("startTime", 0)) * 1000
-    end = start + int(raw.get("duration", 0)) * 1000
+        process_id = raw.get("processID")
+        service = services.get(process_id) if isinstance(process_id, str) else None
+        if service is None:
+            counts[UNKNOWN_PROCESS] += 1
+            service = UNKNOWN_SERVICE
     return make_span(trace_id, span_id, parent_id, str(service), str(raw.get("operationName", "")),
                      kind, start, end, status, freeze(kept) if kept else EMPTY_ATTRS,
                      tuple(links), _events(raw.get("logs"), keep), follows_from)
@@ -164,7 +192,7 @@ def decode_jaeger(document: dict, source: str, keep: frozenset[str] | None) -> D
     """Decode a parsed Jaeger JSON document (``warnings`` and ``errors`` are ignored)."""
     traces = document["data"] if isinstance(document.get("data"), list) else [document]
     spans: list = []
-    invalid = 0
+    counts = dict.fromkeys((INVALID_ID, NO_START_TIME, NO_DURATION, UNKNOWN_PROCESS), 0)
     for t, trace in enumerate(traces):
         place = f"data[{t}]"
         try:
@@ -179,12 +207,13 @@ def decode_jaeger(document: dict, source: str, keep: frozenset[str] | None) -> D
         for n, raw in enumerate(raw_spans):
             try:
                 require_object(raw, "a span")
-                span = _span(raw, services, keep)
+                span = _span(raw, services, keep, counts)
             except (ShapeError, TypeError, ValueError, AttributeError) as exc:
-                raise DecodeError(f"{source}: not a valid Jaeger JSON trace: {place}.spans[{n}]: "
+                where = span_place(f"{place}.spans[{n}]",
+                                   raw.get("spanID") if isinstance(raw, dict) else None)
+                raise DecodeError(f"{source}: not a valid Jaeger JSON trace: {where}: "
                                   f"{exc}") from None
-            if span is None:
-                invalid += 1
-            else:
+            if span is not None:
                 spans.append(span)
-    return Decoded(spans, FORMAT, invalid)
+    invalid = sum(n for issue, n in counts.items() if issue in SKIPPING_ISSUES)
+    return Decoded(spans, FORMAT, invalid, issue_counts(counts))

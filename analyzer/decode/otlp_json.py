@@ -13,20 +13,25 @@ from collections.abc import Iterator
 
 from analyzer.decode._common import (
     EMPTY_ATTRS,
+    INVALID_ID,
+    KIND_BY_NUMBER,
+    STATUS_BY_NUMBER,
+    UNKNOWN_KIND,
     UNKNOWN_SERVICE,
+    UNKNOWN_STATUS,
     DecodeError,
     Decoded,
     ShapeError,
     exception_event,
     freeze,
     hex_id,
-    kind_from_number,
+    issue_counts,
     make_span,
     parent_hex_id,
     require_object,
-    status_from_number,
+    span_place,
 )
-from analyzer.model import AttrValue, Link, StatusCode
+from analyzer.model import AttrValue, Link, SpanKind, StatusCode
 
 FORMAT = "otlp-json"
 FORMAT_LINES = "otlp-jsonl"
@@ -114,20 +119,32 @@ def _service(resource_spans: dict) -> str:
     return service if isinstance(service, str) and service else UNKNOWN_SERVICE
 
 
-def _span(raw: dict, service: str, keep: frozenset[str] | None):
-    """One OTLP/JSON span as a Span, or None when an id is invalid."""
+def _span(raw: dict, service: str, keep: frozenset[str] | None, counts: dict[str, int]):
+    """One OTLP/JSON span as a Span, or None when an id is invalid; what was wrong with
+    it is counted in ``counts``."""
     trace_id = hex_id(_field(raw, "traceId", "trace_id"), 32)
     span_id = hex_id(_field(raw, "spanId", "span_id"), 16)
     parent_id = parent_hex_id(_field(raw, "parentSpanId", "parent_span_id"))
     if trace_id is None or span_id is None or parent_id is False:
+        counts[INVALID_ID] += 1
         return None
-    kind = _enum(raw.get("kind"), _KIND_NAMES, '"kind"')
+    # Enums are open in OTLP: numbers outside them read as the default (INTERNAL, as for
+    # UNSPECIFIED; UNSET) and are counted.
+    number = _enum(raw.get("kind"), _KIND_NAMES, '"kind"')
+    if 0 <= number < 6:
+        kind = KIND_BY_NUMBER[number]
+    else:
+        kind = SpanKind.INTERNAL
+        counts[UNKNOWN_KIND] += 1
     status = StatusCode.UNSET
     raw_status = raw.get("status")
     if raw_status:
-        status = status_from_number(
-            _enum(require_object(raw_status, '"status"').get("code"), _STATUS_NAMES,
-                  '"status.code"'))
+        number = _enum(require_object(raw_status, '"status"').get("code"), _STATUS_NAMES,
+                       '"status.code"')
+        if 0 <= number < 3:
+            status = STATUS_BY_NUMBER[number]
+        else:
+            counts[UNKNOWN_STATUS] += 1
     kept = attributes(_list(raw, "attributes", "attributes"), keep)
     links = []
     for link in _list(raw, "links", "links"):
@@ -150,12 +167,13 @@ def _span(raw: dict, service: str, keep: frozenset[str] | None):
     start = _int(_field(raw, "startTimeUnixNano", "start_time_unix_nano", 0), '"startTimeUnixNano"')
     end = _int(_field(raw, "endTimeUnixNano", "end_time_unix_nano", 0), '"endTimeUnixNano"')
     name = raw.get("name", "")
-    return make_span(trace_id, span_id, parent_id, service, str(name), kind_from_number(kind),
+    return make_span(trace_id, span_id, parent_id, service, str(name), kind,
                      start, end, status, freeze(kept) if kept else EMPTY_ATTRS,
                      tuple(links), tuple(events), False)
 
 
-def _request_spans(request, keep: frozenset[str] | None, where: str) -> Iterator:
+def _request_spans(request, keep: frozenset[str] | None, where: str,
+                   counts: dict[str, int]) -> Iterator:
     """Yield the spans of one request (None for each invalid one); raise ShapeError with place."""
     require_object(request, f"{where}: an OTLP/JSON request")
     for r, resource_spans in enumerate(_list(request, "resourceSpans", "resource_spans")):
@@ -178,24 +196,24 @@ def _request_spans(request, keep: frozenset[str] | None, where: str) -> Iterator
                 raise ShapeError(f"{place}.scopeSpans[{s}]: {exc}") from None
             for n, raw in enumerate(spans):
                 try:
-                    yield _span(require_object(raw, "a span"), service, keep)
+                    yield _span(require_object(raw, "a span"), service, keep, counts)
                 except (ShapeError, TypeError, ValueError, AttributeError) as exc:
-                    raise ShapeError(f"{place}.scopeSpans[{s}].spans[{n}]: {exc}") from None
+                    span_id = _field(raw, "spanId", "span_id") if isinstance(raw, dict) else None
+                    at = span_place(f"{place}.scopeSpans[{s}].spans[{n}]", span_id)
+                    raise ShapeError(f"{at}: {exc}") from None
 
 
 def _collect(requests, keep, source: str, fmt: str) -> Decoded:
     spans: list = []
-    invalid = 0
+    counts = {INVALID_ID: 0, UNKNOWN_KIND: 0, UNKNOWN_STATUS: 0}
     try:
         for request, where in requests:
-            for span in _request_spans(request, keep, where):
-                if span is None:
-                    invalid += 1
-                else:
+            for span in _request_spans(request, keep, where, counts):
+                if span is not None:
                     spans.append(span)
     except ShapeError as exc:
         raise DecodeError(f"{source}: not a valid OTLP/JSON trace request: {exc}") from None
-    return Decoded(spans, fmt, invalid)
+    return Decoded(spans, fmt, counts[INVALID_ID], issue_counts(counts))
 
 
 def decode_otlp_json(document: dict, source: str, keep: frozenset[str] | None) -> Decoded:

@@ -23,15 +23,18 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from analyzer.decode._common import (
     EMPTY_ATTRS,
     EXCEPTION_ATTRIBUTES,
+    INVALID_ID,
     KIND_BY_NUMBER,
     STATUS_BY_NUMBER,
+    UNKNOWN_KIND,
     UNKNOWN_SERVICE,
+    UNKNOWN_STATUS,
     DecodeError,
     Decoded,
     bytes_text,
     freeze,
+    issue_counts,
     make_span,
-    status_from_number,
 )
 from analyzer.decode._slim import DetailRequest, SlimKeyValue, SlimRequest, SlimStatus
 from analyzer.model import AttrValue, Event, Link, Span, SpanKind, StatusCode
@@ -112,9 +115,11 @@ def _parse(message_class, data: bytes, source: str, what: str):
                           "may be corrupt") from None
 
 
-def _status(raw: bytes, source: str) -> StatusCode:
-    """A Status that is not one of the common two-byte forms (e.g. it has a message)."""
-    return status_from_number(_parse(SlimStatus, raw, source, "span status").code)
+def _status(raw: bytes, source: str) -> StatusCode | None:
+    """A Status that is not one of the common two-byte forms (e.g. it has a message);
+    None for a code outside the enum, which the caller counts and reads as UNSET."""
+    code = _parse(SlimStatus, raw, source, "span status").code
+    return STATUS_BY_NUMBER[code] if 0 <= code < 3 else None
 
 
 def _service(resource_attributes, source: str) -> str:
@@ -149,7 +154,11 @@ def compiled_decode(data: bytes, keep: frozenset[str] | None) -> Decoded | None:
         return None
     result = _otlpwire.decode(data, keep, Span, Link, Event, KIND_BY_NUMBER,
                               STATUS_BY_NUMBER, EXCEPTION_ATTRIBUTES, UNKNOWN_SERVICE, EMPTY_ATTRS)
-    return None if result is None else Decoded(result[0], FORMAT, result[1])
+    if result is None:
+        return None
+    # It steps aside from kind and status numbers outside the enums, so it has no issue
+    # but invalid ids to count.
+    return Decoded(result[0], FORMAT, result[1], issue_counts({INVALID_ID: result[1]}))
 
 
 def python_decode(data: bytes, source: str, keep: frozenset[str] | None) -> Decoded:
@@ -167,7 +176,7 @@ def python_decode(data: bytes, source: str, keep: frozenset[str] | None) -> Deco
             "ExportTraceServiceRequest (nor JSON: it does not start with '{' or '[')")
     spans: list = []
     append = spans.append
-    invalid = 0
+    invalid = odd_kinds = odd_statuses = 0
     detail = None  # parsed on first need: most requests carry no events or links
     # Raw KeyValue bytes -> (key, value) when kept, () when not; for this request only.
     seen: dict[bytes, tuple] = {}
@@ -211,6 +220,14 @@ def python_decode(data: bytes, source: str, keep: frozenset[str] | None) -> Deco
                 status = statuses.get(raw_status)
                 if status is None:
                     status = _status(raw_status, source)
+                    if status is None:  # a code outside the enum: UNSET, the default
+                        status = StatusCode.UNSET
+                        odd_statuses += 1
+                if 0 <= kind < 6:
+                    kind = kinds[kind]
+                else:  # outside the enum: INTERNAL, as for UNSPECIFIED
+                    kind = internal
+                    odd_kinds += 1
                 if attrs:
                     # Each distinct raw KeyValue is classified once per request; the
                     # lookups of the ones seen before run in C.
@@ -240,11 +257,11 @@ def python_decode(data: bytes, source: str, keep: frozenset[str] | None) -> Deco
                     if has_events:
                         events = _events(full.events, keep, source)
                 append(span(
-                    trace_id.hex(), span_id.hex(), parent_id, service, name,
-                    kinds[kind] if 0 <= kind < 6 else internal,
+                    trace_id.hex(), span_id.hex(), parent_id, service, name, kind,
                     start, end, status, attributes, links, events, False,
                 ))
-    return Decoded(spans, FORMAT, invalid)
+    return Decoded(spans, FORMAT, invalid, issue_counts(
+        {INVALID_ID: invalid, UNKNOWN_KIND: odd_kinds, UNKNOWN_STATUS: odd_statuses}))
 
 
 def _links(links) -> tuple[Link, ...]:

@@ -14,7 +14,9 @@ import json
 
 from analyzer.decode._common import (
     EMPTY_ATTRS,
+    INVALID_ID,
     KIND_BY_NAME,
+    NO_START_TIME,
     UNKNOWN_SERVICE,
     DecodeError,
     Decoded,
@@ -22,9 +24,12 @@ from analyzer.decode._common import (
     exception_event,
     freeze,
     hex_id,
+    issue_counts,
     make_span,
+    micros,
     parent_hex_id,
     require_object,
+    span_place,
 )
 from analyzer.model import AttrValue, SpanKind, StatusCode
 
@@ -44,7 +49,7 @@ def _annotation_event(annotation: dict, keep_all: bool):
     ``{"name": {attributes}}`` (Python) or ``name:{attributes}`` / ``name`` (Java, Go).
     """
     value = str(annotation.get("value", ""))
-    time_ns = int(annotation.get("timestamp", 0)) * 1000
+    time_ns = micros(annotation.get("timestamp", 0), "annotations[].timestamp") * 1000
     name, attributes = value, {}
     try:
         parsed = json.loads(value) if value.startswith("{") else None
@@ -66,12 +71,23 @@ def _annotation_event(annotation: dict, keep_all: bool):
     return exception_event(str(name), time_ns, attributes, keep_all)
 
 
-def _span(raw: dict, keep: frozenset[str] | None):
+def _span(raw: dict, keep: frozenset[str] | None, counts: dict[str, int]):
+    """One Zipkin span as a Span; or None, counting in ``counts`` why it is skipped."""
     trace_id = hex_id(raw.get("traceId"), 32, pad=True)
     span_id = hex_id(raw.get("id"), 16, pad=True)
     parent_id = parent_hex_id(raw.get("parentId"), pad=True)
     if trace_id is None or span_id is None or parent_id is False:
+        counts[INVALID_ID] += 1
         return None
+    # Zipkin leaves "timestamp" out of a span whose start was not recorded (one allocated
+    # but never started, late data about a finished span) and writes 0 as absent: such a
+    # span cannot be placed in time. An absent "duration" is kept as zero-length: Zipkin
+    # itself writes a zero duration by leaving the field out.
+    start = micros(raw.get("timestamp") or 0, "timestamp") * 1000
+    if not start:
+        counts[NO_START_TIME] += 1
+        return None
+    end = start + micros(raw.get("duration") or 0, "duration") * 1000
     tags = raw.get("tags") or {}
     require_object(tags, '"tags"')
     kind = KIND_BY_NAME.get(str(raw.get("kind", "")).lower(), SpanKind.INTERNAL)
@@ -103,8 +119,6 @@ def _span(raw: dict, keep: frozenset[str] | None):
         event = _annotation_event(annotation, keep is None)
         if event is not None:
             events.append(event)
-    start = int(raw.get("timestamp", 0)) * 1000
-    end = start + int(raw.get("duration", 0)) * 1000
     return make_span(trace_id, span_id, parent_id, str(service), str(raw.get("name", "")),
                      kind, start, end, status, freeze(attributes) if attributes else EMPTY_ATTRS,
                      (), tuple(events), False)
@@ -124,7 +138,7 @@ def decode_zipkin(document: list, source: str, keep: frozenset[str] | None) -> D
     """Decode a parsed Zipkin v2 span list. A list of lists (several traces, as
     ``/api/v2/traces`` returns) is read too."""
     spans: list = []
-    invalid = 0
+    counts = {INVALID_ID: 0, NO_START_TIME: 0}
     flat = document
     if document and isinstance(document[0], list):
         if not all(isinstance(item, list) for item in document):
@@ -137,11 +151,11 @@ def decode_zipkin(document: list, source: str, keep: frozenset[str] | None) -> D
             if "binaryAnnotations" in raw:
                 raise ShapeError("this is Zipkin v1 JSON (binaryAnnotations); export Zipkin v2 "
                                  "(/api/v2) instead")
-            span = _span(raw, keep)
+            span = _span(raw, keep, counts)
         except (ShapeError, TypeError, ValueError, AttributeError) as exc:
-            raise DecodeError(f"{source}: not a valid Zipkin v2 span list: [{n}]: {exc}") from None
-        if span is None:
-            invalid += 1
-        else:
+            where = span_place(f"[{n}]", raw.get("id") if isinstance(raw, dict) else None)
+            raise DecodeError(f"{source}: not a valid Zipkin v2 span list: {where}: "
+                              f"{exc}") from None
+        if span is not None:
             spans.append(span)
-    return Decoded(spans, FORMAT, invalid)
+    return Decoded(spans, FORMAT, sum(counts.values()), issue_counts(counts))

@@ -34,8 +34,10 @@ def request_with_span_field(tag: bytes, payload: bytes) -> bytes:
 
 
 OTLP_REQUEST = {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": T, "spanId": A}]}]}]}
-JAEGER_DOC = {"data": [{"traceID": T, "spans": [{"traceID": T, "spanID": A}], "processes": {}}]}
-ZIPKIN_DOC = [{"traceId": T, "id": A}]
+JAEGER_DOC = {"data": [{"traceID": T, "spans": [
+    {"traceID": T, "spanID": A, "startTime": 1, "duration": 1, "processID": "p1"}],
+    "processes": {"p1": {"serviceName": "s"}}}]}
+ZIPKIN_DOC = [{"traceId": T, "id": A, "timestamp": 1}]
 
 DETECTION = [
     pytest.param(protobuf_request(), "otlp-protobuf", id="protobuf"),
@@ -61,6 +63,7 @@ def test_detects_format_from_content(data, expected):
     decoded = decode(data)
     assert decoded.format == expected
     assert decoded.invalid_spans == 0
+    assert decoded.issues == {}
 
 
 def test_protobuf_starting_with_newline_and_brace_is_not_json():
@@ -94,12 +97,14 @@ MALFORMED = [
                  id="resource-spans-not-a-list"),
     pytest.param(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [
         {"traceId": T, "spanId": A, "startTimeUnixNano": "soon"}]}]}]}).encode(),
-        "resourceSpans[0].scopeSpans[0].spans[0]: \"startTimeUnixNano\" must be an integer",
+        f"resourceSpans[0].scopeSpans[0].spans[0] (span {A}): \"startTimeUnixNano\" must be an "
+        "integer",
         id="otlp-json-bad-time"),
     pytest.param((json.dumps(OTLP_REQUEST) + "\n{oops\n").encode(),
                  "line 2 is not valid JSON", id="jsonl-bad-line"),
     pytest.param(b'{"data": [{"spans": [{"traceID": "ab", "spanID": "cd", "startTime": "x"}]}]}',
-                 "not a valid Jaeger JSON trace: data[0].spans[0]", id="jaeger-bad-time"),
+                 'not a valid Jaeger JSON trace: data[0].spans[0] (span cd): "startTime" must be an '
+                 "integer number of microseconds, got 'x'", id="jaeger-bad-time"),
     pytest.param(b'{"data": [{"spans": {}}]}', '"spans" must be an array', id="jaeger-spans-object"),
     pytest.param(b'[{"traceId": "ab", "id": "cd", "binaryAnnotations": []}]', "Zipkin v1",
                  id="zipkin-v1"),

@@ -262,8 +262,9 @@ INVALID_ID_CASES = [
 @pytest.mark.parametrize("data", INVALID_ID_CASES)
 def test_span_with_invalid_id_is_skipped_and_counted(data):
     good = {"otlp": {"traceId": T, "spanId": C, "name": "ok"},
-            "jaeger": {"traceID": T, "spanID": C, "processID": "p1"},
-            "zipkin": {"traceId": T, "id": C}}
+            "jaeger": {"traceID": T, "spanID": C, "processID": "p1", "startTime": 1,
+                       "duration": 1},
+            "zipkin": {"traceId": T, "id": C, "timestamp": 1}}
     document = json.loads(data)
     if "resourceSpans" in document:
         document["resourceSpans"][0]["scopeSpans"][0]["spans"].append(good["otlp"])
@@ -273,4 +274,6 @@ def test_span_with_invalid_id_is_skipped_and_counted(data):
         document.append(good["zipkin"])
     decoded = decode(json.dumps(document).encode())
     assert decoded.invalid_spans == 1
+    assert decoded.issues == {"invalid_id": 1}
+    assert decoded.warnings() == ["skipped 1 span(s) with invalid ids"]
     assert [s.span_id for s in decoded.spans] == [C]

@@ -48,7 +48,9 @@ def kv(key: str, **value) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(**value))
 
 
-def hand_built() -> bytes:
+def hand_built(odd_kind: int = 9) -> bytes:
+    """A request of edge cases; its span "odd" has the kind number ``odd_kind`` (by
+    default 9, outside OTLP's enum: it reads as INTERNAL and is counted)."""
     request = ExportTraceServiceRequest()
     rs = request.resource_spans.add()
     rs.resource.attributes.extend([kv("host.name", string_value="h1"),
@@ -79,7 +81,7 @@ def hand_built() -> bytes:
     spans.add(trace_id=bytes.fromhex(T), span_id=bytes.fromhex(B), parent_span_id=bytes.fromhex(A),
               name="charge", kind=0, start_time_unix_nano=200, end_time_unix_nano=300)
     spans.add(trace_id=bytes.fromhex(T), span_id=bytes.fromhex(C), parent_span_id=bytes(8),
-              name="odd", kind=9, start_time_unix_nano=1, end_time_unix_nano=2).status.code = 1
+              name="odd", kind=odd_kind, start_time_unix_nano=1, end_time_unix_nano=2).status.code = 1
     spans.add(trace_id=bytes.fromhex(T), span_id=bytes(8), name="zero span id")
     spans.add(trace_id=bytes.fromhex(T)[:8], span_id=bytes.fromhex(A), name="short trace id")
     spans.add(trace_id=bytes.fromhex(T), span_id=bytes.fromhex(C), parent_span_id=b"\x01",
@@ -110,6 +112,7 @@ def test_hand_built_request_decodes_to_exact_spans():
     assert decoded.format == "otlp-protobuf"
     assert decoded.spans == EXPECTED
     assert decoded.invalid_spans == 3
+    assert decoded.issues == {"invalid_id": 3, "unknown_kind": 1}
 
 
 def test_hand_built_request_reads_the_same_as_otlp_json():
@@ -117,6 +120,7 @@ def test_hand_built_request_reads_the_same_as_otlp_json():
     assert document["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["startTimeUnixNano"] == "100"
     decoded = decode(json.dumps(document).encode())
     assert (decoded.format, decoded.spans, decoded.invalid_spans) == ("otlp-json", EXPECTED, 3)
+    assert decoded.issues == {"invalid_id": 3, "unknown_kind": 1}
 
 
 def test_keep_all_attributes_keeps_every_attribute_and_event():
