@@ -57,8 +57,8 @@ class ReportSource(Protocol):
         """How many seconds the report covers, for request rates; ``None`` if unknown."""
         ...
 
-    def endpoint(self, service: str, name: str) -> dict[str, Any]:
-        """``{"depths": {depth: count}, "exemplars": [...]}``.
+    def endpoint(self, service: str, name: str, window: str = "all") -> dict[str, Any]:
+        """``{"depths": {depth: count}, "exemplars": [...]}`` over ``window`` (the overview's).
 
         Each exemplar is ``{"trace_id", "duration_ms", "error", "start_ns"}``.
         """
@@ -111,10 +111,12 @@ class CollectorSource:
             raise SourceError(f"{self.url}/api/aggregate: not a {AGGREGATE_SCHEMA} document")
         return doc["aggregate"]
 
-    def endpoint(self, service: str, name: str) -> dict[str, Any]:
-        """``GET /api/endpoints/{service}/{name}``; exemplars from ``/api/traces`` if none."""
+    def endpoint(self, service: str, name: str, window: str = "all") -> dict[str, Any]:
+        """``GET /api/endpoints/{service}/{name}?window=``: the depth counts over the window,
+        and the exemplars (from ``/api/traces`` when the detail lists none, or when the
+        endpoint has no traces in the window)."""
         path = f"/api/endpoints/{quote(service, safe='')}/{quote(name, safe='')}"
-        doc = self._get(path, allow_missing=True) or {}
+        doc = self._get(path, params={"window": window}, allow_missing=True) or {}
         if not isinstance(doc, dict):
             raise SourceError(f"{self.url}{path}: expected a JSON object")
         if "exemplars" not in doc:
@@ -231,9 +233,9 @@ class MergedCollectorSource:
         """Every collector keeps the same fixed-length windows; ``all`` has none."""
         return window_seconds(window)
 
-    def endpoint(self, service: str, name: str) -> dict[str, Any]:
+    def endpoint(self, service: str, name: str, window: str = "all") -> dict[str, Any]:
         """Depth counts summed and exemplars concatenated (slowest first) over the collectors."""
-        details, _ = self._each(lambda c: c.endpoint(service, name))
+        details, _ = self._each(lambda c: c.endpoint(service, name, window))
         depths: dict[str, int] = {}
         exemplars: list[Any] = []
         for _, detail in details:
@@ -335,8 +337,9 @@ class FileSource:
         """From the first trace's start to the last trace's end."""
         return self._load().seconds
 
-    def endpoint(self, service: str, name: str) -> dict[str, Any]:
-        """Depth counts and the slowest traces of the endpoint (up to :data:`EXEMPLAR_LIMIT`)."""
+    def endpoint(self, service: str, name: str, window: str = "all") -> dict[str, Any]:
+        """Depth counts and the slowest traces of the endpoint (up to :data:`EXEMPLAR_LIMIT`);
+        ``window`` does not apply to files."""
         loaded = self._load()
         key = (service, name)
         depths = loaded.depths.get(key, {})
@@ -460,8 +463,9 @@ class MemorySource:
         """The length given at construction."""
         return self._seconds
 
-    def endpoint(self, service: str, name: str) -> dict[str, Any]:
-        """The detail given for the endpoint, else no depths and no exemplars."""
+    def endpoint(self, service: str, name: str, window: str = "all") -> dict[str, Any]:
+        """The detail given for the endpoint (whatever the window), else no depths and no
+        exemplars."""
         return dict(self._endpoints.get((service, name), {"depths": {}, "exemplars": []}))
 
     def trace(self, trace_id: str) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
+from analyzer.model import Endpoint
 from collector.api.deps import State, Window
 
 router = APIRouter(prefix="/api", tags=["report"])
@@ -38,9 +39,16 @@ def endpoints(state: State, window: Window = "all") -> dict[str, Any]:
 
 
 @router.get("/endpoints/{service}/{name:path}",
-            summary="One endpoint's profile, its findings and its exemplar traces")
+            summary="One endpoint's profile, depth distribution, findings and exemplar traces")
 def endpoint(service: str, name: str, state: State, window: Window = "all") -> dict[str, Any]:
-    """The endpoint's row of the report plus ``exemplars`` (ids to open with /api/traces)."""
+    """The endpoint's row of the report over ``window``, plus:
+
+    - ``depths``: the window's traces counted by critical-path depth (services deep),
+      ``{"<depth>": traces}`` in increasing depth (JSON keys are strings);
+    - ``findings``: the findings that name this endpoint;
+    - ``exemplars``: kept traces (ids to open with ``/api/traces/{trace_id}``), which are
+      the collector's latest whatever the window.
+    """
     document = state.report(window)
     for row in document["endpoints"]:
         if row["service"] == service and row["name"] == name:
@@ -48,8 +56,19 @@ def endpoint(service: str, name: str, state: State, window: Window = "all") -> d
             findings = [f for f in document["findings"]
                         if f.get("endpoint") == f"{service} {name}"]
             return {"window": window, "generated_at": document["generated_at"], **row,
+                    "depths": _depths(state, window, service, name),
                     "findings": findings, "exemplars": state.exemplars(service, name)}
     raise HTTPException(404, f"no endpoint {service!r} {name!r} in window {window}")
+
+
+def _depths(state: State, window: str, service: str, name: str) -> dict[str, int]:
+    """The endpoint's traces over ``window`` by critical-path depth (the depth histogram the
+    metrics export, unbucketed). Read from a fresh aggregate of the window, so traces folded
+    in since the report was built may already count here."""
+    profile = state.aggregate(window).endpoints.profiles.get(Endpoint(service, name))
+    if profile is None:
+        return {}
+    return {str(depth): count for depth, count in sorted(profile.depths.items())}
 
 
 @router.get("/findings", summary="Open findings, worst first")

@@ -60,6 +60,22 @@ def test_endpoint_detail_lists_exemplars_that_open(collector):
         [t["trace_id"] for t in detail["exemplars"]]
 
 
+def test_endpoint_detail_counts_the_windows_traces_by_critical_path_depth(collector):
+    feed(collector)
+    api = collector.api
+    for window in ("5m", "all"):
+        detail = api.get("/api/endpoints/web/POST /checkout", params={"window": window}).json()
+        assert detail["window"] == window
+        depths = {int(depth): count for depth, count in detail["depths"].items()}
+        assert sum(depths.values()) == detail["traces"] == 10
+        assert max(depths) == detail["critical_path"]["depth_max"]
+        assert list(depths) == sorted(depths)
+    # The same counts as the aggregate the metrics' depth histogram is drawn from.
+    aggregate = Aggregate.from_dict(api.get("/api/aggregate").json()["aggregate"])
+    (profile,) = aggregate.endpoints.profiles.values()
+    assert depths == profile.depths
+
+
 def test_aggregates_of_two_collectors_merge_into_the_report_of_both(start_collector):
     first, second = protobuf_request(4), protobuf_request(5, start_ms=70_000)
     parts = []

@@ -84,10 +84,13 @@ class EndpointScreen(Screen):
 
     @work(thread=True, exclusive=True, group="endpoint")
     def load_detail(self, service: str, name: str) -> None:
-        """Fetch depth counts and exemplars off the event loop."""
+        """Fetch depth counts (over the overview's window) and exemplars off the event loop."""
         worker = get_current_worker()
+        window = self.app.window
         try:
-            detail = build_endpoint_detail(self.key, self.app.source.endpoint(service, name))
+            detail = build_endpoint_detail(
+                self.key, self.app.source.endpoint(service, name, window)
+            )
         except SourceError as exc:
             if not worker.is_cancelled:
                 self.post_message(LoadFailed(str(exc)))
