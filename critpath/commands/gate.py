@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,31 +48,58 @@ what fails the gate:
     baseline, or a finding absent from the baseline (at least as severe as
     [gate] new_findings, default "info").
 
+config: --config PATH, else ./critpath.toml, else [tool.critpath] in ./pyproject.toml, else
+  the defaults. The first file found is used whole: when both exist critpath.toml wins
+  and pyproject.toml is not read (their tables are not merged).
+
 exit codes:
   0  every check held
   1  a check failed: a depth budget broken, a rule listed in fail_on fired, or a
      regression against the baseline
-  2  bad arguments, unreadable or malformed input, config or baseline, an unreachable
-     collector, or no traces at all (a gate that saw nothing must not pass)
+  2  bad arguments, unreadable or malformed input, config or baseline (a missing
+     baseline too, unless --baseline-missing-ok), an unreachable collector or one not
+     settled within --settle, or no traces at all (a gate that saw nothing must not pass)
 
 examples:
   critpath gate traces/                                   # text verdict, exit code
+  critpath gate traces/ --format github                   # annotations in a GitHub job
   critpath gate traces/ --baseline critpath-baseline.json --format markdown > comment.md
   critpath gate traces/ --baseline critpath-baseline.json --update-baseline
   critpath gate --from http://localhost:8686 --format junit --output critpath.xml
+  critpath gate --from http://localhost:8686 --settle 60 \\
+      --baseline .critpath/baseline.json --baseline-missing-ok    # in CI, after the tests
   critpath gate --from http://collector-a:8686 --from http://collector-b:8686
+
+in CI, after the tests:
+  --settle SECONDS waits (at most that long) until each collector has analysed every trace
+  it received: a collector holds a trace until it has been quiet for trace_wait_seconds
+  (5 s by default), so a gate run at once can miss the last ones. --baseline-missing-ok
+  lets the very first run, before any baseline exists, judge without one instead of
+  exiting 2.
 
 several collectors (scale-out by trace id behind a load-balancing exporter):
   with more than one --from, the gate fetches URL/api/aggregate from each, merges them and
   judges the report built from the sum under this gate's config: the same report one
   collector would have given had it received every span. Every collector must answer; one
   that cannot be reached exits 2 and is named.
-  critpath gate traces/ --format github                   # annotations in a GitHub job
 """
 
 
 class GateInputError(Exception):
     """Something the gate needs cannot be had; the message says what and how to fix it."""
+
+
+class BaselineMissingError(GateInputError):
+    """The ``--baseline`` file does not exist (yet)."""
+
+
+SETTLE_POLL = 0.2
+"""Seconds between two looks at a collector's /readyz while settling."""
+
+SETTLE_QUIET = 0.5
+"""How long a collector's analysed-trace count must hold still, with no live traces, to
+count as settled: /readyz's live_traces drops to 0 as the last traces are taken for
+analysis, a moment before they are counted, so 0 alone is not enough."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -96,6 +124,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "in ./pyproject.toml, if present)")
     parser.add_argument("--baseline", type=Path, metavar="FILE",
                         help="a previous critpath.report/v1 JSON to compare against")
+    parser.add_argument("--baseline-missing-ok", action="store_true",
+                        help="when the --baseline file does not exist yet (the first run), "
+                        "judge without a baseline instead of exiting 2; an unreadable or "
+                        "malformed baseline is still exit 2")
     parser.add_argument("--update-baseline", action="store_true",
                         help="write this run's report to --baseline (checks still run, "
                         "without comparing)")
@@ -106,6 +138,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write the verdict there instead of standard output")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="with --from: how long to wait for each collector (default: 10)")
+    parser.add_argument("--settle", type=_seconds, default=0.0, metavar="SECONDS",
+                        help="with --from: first wait, at most SECONDS in all, until each "
+                        "collector has analysed every trace it received (its /readyz reports "
+                        "no live traces and its trace count holds still); exit 2 if one has "
+                        "not by then (default: 0, judge at once)")
     parser.set_defaults(func=run)
 
 
@@ -126,7 +163,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.update_baseline and args.baseline is None:
         raise GateInputError("--update-baseline needs --baseline FILE (where to write it)")
 
+    if args.settle and not args.from_url:
+        raise GateInputError("--settle needs --from URL (trace files are complete already)")
+
     config = analysis_config(args.config)
+    if args.from_url and args.settle:
+        settle(args.from_url, args.settle, args.timeout)
     if args.from_url and len(args.from_url) > 1:
         report = merged_report(args.from_url, args.window, args.timeout, config)
     elif args.from_url:
@@ -138,7 +180,13 @@ def _run(args: argparse.Namespace) -> int:
 
     baseline = None
     if args.baseline is not None and not args.update_baseline:
-        baseline = read_baseline(args.baseline)
+        try:
+            baseline = read_baseline(args.baseline)
+        except BaselineMissingError:
+            if not args.baseline_missing_ok:
+                raise
+            print(f"critpath gate: no baseline at {args.baseline} yet: judged without one "
+                  "(--baseline-missing-ok; create it with --update-baseline)", file=sys.stderr)
 
     result = judge(report, config, baseline)
     document = render(result, args.format)
@@ -229,11 +277,95 @@ def fetch_aggregate(
         raise GateInputError(f"{url}: not a usable aggregate ({exc!r})") from exc
 
 
+def readyz_url(base: str) -> str:
+    """``base``'s readiness endpoint: ``http://host:8686`` (or ``…/api/report``,
+    ``…/api/aggregate``) → ``http://host:8686/readyz``."""
+    return aggregate_url(base).removesuffix("/api/aggregate") + "/readyz"
+
+
+def settle(bases: list[str], seconds: float, timeout: float) -> None:
+    """Wait, at most ``seconds`` in all, until every collector has analysed what it received.
+
+    A collector holds each trace until it has been quiet for ``trace_wait_seconds`` before
+    analysing it, so right after a test run its report can lack the last traces. Settled
+    means: its ``/readyz`` reports ``live_traces == 0`` and its ``traces`` count has held
+    still for :data:`SETTLE_QUIET` seconds. Raises :class:`GateInputError` naming the first
+    collector that is not settled by the deadline, or that cannot be asked.
+    """
+    deadline = time.monotonic() + seconds
+    for base in bases:
+        url = readyz_url(base)
+        quiet_since: float | None = None  # idle with this trace count since then
+        count: int | None = None
+        while True:
+            now = time.monotonic()
+            state = _readiness(url, _get(base, url, {}, timeout))
+            idle = state["ready"] and state["live_traces"] == 0
+            if not idle or state["traces"] != count:
+                quiet_since = now if idle else None
+            count = state["traces"]
+            if quiet_since is not None and now - quiet_since >= SETTLE_QUIET:
+                break
+            if now >= deadline:
+                raise GateInputError(_unsettled(url, state, seconds))
+            time.sleep(min(SETTLE_POLL, deadline - now))
+
+
+def _readiness(url: str, response: httpx.Response) -> dict[str, Any]:
+    """``ready``, ``live_traces`` and ``traces`` from a /readyz answer (503 = not ready)."""
+    if response.status_code not in (200, 503):
+        raise GateInputError(f"{url}: the collector answered HTTP {response.status_code} "
+                             "(--settle needs a critpath collector's /readyz)")
+    try:
+        body = response.json()
+        live, traces = body["live_traces"], body["traces"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GateInputError(f"{url}: not a critpath collector's /readyz answer "
+                             "(no live_traces / traces)") from exc
+    if not isinstance(live, int) or not isinstance(traces, int):
+        raise GateInputError(f"{url}: live_traces and traces should be integers")
+    return {"ready": response.status_code == 200, "live_traces": live, "traces": traces}
+
+
+def _unsettled(url: str, state: Mapping[str, Any], seconds: float) -> str:
+    if not state["ready"]:
+        why = "the collector is still not ready"
+    elif state["live_traces"]:
+        why = (f"the collector still holds {state['live_traces']} live traces (spans still "
+               "arriving, or its trace_wait_seconds is longer)")
+    else:
+        why = "the collector's trace count is still changing"
+    return f"{url}: not settled after --settle {seconds:g} s: {why}; raise --settle"
+
+
+def _seconds(text: str) -> float:
+    """An ``argparse`` type: a finite number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
+
+
 def _get_json(base: str, url: str, window: str, timeout: float) -> Any:
     """``GET url?window=`` as JSON; every failure becomes a :class:`GateInputError` that
     names the collector (``base`` is what the user typed after ``--from``)."""
+    response = _get(base, url, {"window": window}, timeout)
+    if response.status_code != 200:
+        raise GateInputError(f"{url}: the collector answered HTTP {response.status_code}")
     try:
-        response = httpx.get(url, params={"window": window}, timeout=timeout)
+        document = response.json()
+    except ValueError as exc:
+        raise GateInputError(f"{url}: the answer is not JSON") from exc
+    return document
+
+
+def _get(base: str, url: str, params: Mapping[str, str], timeout: float) -> httpx.Response:
+    """``GET url``; a failure to get any answer becomes a :class:`GateInputError`."""
+    try:
+        response = httpx.get(url, params=params, timeout=timeout)
     except httpx.InvalidURL as exc:
         raise GateInputError(f"--from {base}: not a valid URL ({exc})") from exc
     except httpx.UnsupportedProtocol as exc:
@@ -245,13 +377,7 @@ def _get_json(base: str, url: str, window: str, timeout: float) -> Any:
             f"cannot reach the collector at {url} ({exc or type(exc).__name__}); is "
             "`critpath collect` running there?"
         ) from exc
-    if response.status_code != 200:
-        raise GateInputError(f"{url}: the collector answered HTTP {response.status_code}")
-    try:
-        document = response.json()
-    except ValueError as exc:
-        raise GateInputError(f"{url}: the answer is not JSON") from exc
-    return document
+    return response
 
 
 def read_baseline(path: Path) -> Mapping[str, Any]:
@@ -259,8 +385,9 @@ def read_baseline(path: Path) -> Mapping[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise GateInputError(
-            f"{path}: no such baseline (create it with --update-baseline)"
+        raise BaselineMissingError(
+            f"{path}: no such baseline (create it with --update-baseline, or pass "
+            "--baseline-missing-ok to judge without one until it exists)"
         ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise GateInputError(f"{path}: cannot read the baseline ({exc})") from exc

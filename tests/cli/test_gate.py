@@ -165,6 +165,67 @@ def test_depth_within_budget_passes(tmp_path, capsys):
     assert code == 0
 
 
+# -- [tool.critpath] in pyproject.toml ------------------------------------------------------------
+
+
+def pyproject(tmp_path: Path, critpath_tables: str) -> Path:
+    """A project's pyproject.toml with other tools' tables around ``[tool.critpath…]``."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[project]\nname = "shop"\nversion = "1.0"\n\n'
+                    '[tool.ruff]\nline-length = 100\n\n' + critpath_tables +
+                    '\n[tool.pytest.ini_options]\naddopts = "-q"\n')
+    return path
+
+
+def test_pyproject_tool_critpath_gate_is_the_config(tmp_path, capsys):
+    traces = deferrable(tmp_path)  # a deferrable-work warning: passes by default
+    assert gate(capsys, traces)[0] == 0
+    pyproject(tmp_path, '[tool.critpath.gate]\nfail_on = ["warning"]\n')
+    code, out, _ = gate(capsys, traces)  # found in the working directory
+    assert code == 1
+    assert f"  FAIL  {TRANSFERS} [deferrable-work] gateway → audit:" in out
+
+
+def test_pyproject_tool_critpath_rules_set_depth_budgets(tmp_path, capsys):
+    cfg = pyproject(tmp_path, "[tool.critpath.rules.critical-path-depth.budgets]\n"
+                              f'"{TRANSFERS}" = 1\n')
+    code, out, _ = gate(capsys, healthy(tmp_path), "--config", cfg)  # named explicitly too
+    assert code == 1
+    assert "[critical-path-depth] critical-path depth 2 exceeds its budget of 1" in out
+
+
+def test_a_pyproject_without_tool_critpath_leaves_the_defaults(tmp_path, capsys):
+    pyproject(tmp_path, "")
+    assert gate(capsys, deferrable(tmp_path))[0] == 0
+    assert gate(capsys, no_timeouts(tmp_path))[0] == 1  # defaults: critical fails
+
+
+def test_critpath_toml_wins_over_pyproject_whole(tmp_path, capsys):
+    # Both present: critpath.toml is the config and pyproject.toml is not read at all — not
+    # even the tables critpath.toml leaves out (no merging).
+    pyproject(tmp_path, '[tool.critpath.gate]\nfail_on = ["warning"]\n'
+                        "[tool.critpath.rules.critical-path-depth]\nbudget = 1\n")
+    config(tmp_path, '[gate]\nfail_on = ["critical"]\n')
+    assert gate(capsys, deferrable(tmp_path))[0] == 0
+    # …and the other way round: a critpath.toml with no [gate] still hides pyproject's.
+    config(tmp_path, "[rules]\nmin_observations = 5\n")
+    assert gate(capsys, deferrable(tmp_path))[0] == 0
+    # Without critpath.toml, pyproject's tables apply.
+    (tmp_path / "critpath.toml").unlink()
+    code, out, _ = gate(capsys, deferrable(tmp_path))
+    assert code == 1
+    assert "exceeds its budget of 1" in out
+
+
+def test_a_bad_key_in_tool_critpath_names_pyproject(tmp_path, capsys):
+    pyproject(tmp_path, "[tool.critpath.gate]\nfail_when = 1\n")
+    code, out, err = gate(capsys, healthy(tmp_path))
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"critpath gate: {tmp_path / 'pyproject.toml'}: [gate]: unknown key "
+                          "'fail_when'"), err
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -192,8 +253,15 @@ def _closed_port() -> int:
                      "--update-baseline needs --baseline FILE (where to write it)",
                      id="update-without-baseline"),
         pytest.param(lambda d: [healthy(d), "--baseline", d / "base.json"], "critpath gate: "
-                     "{d}/base.json: no such baseline (create it with --update-baseline)",
+                     "{d}/base.json: no such baseline (create it with --update-baseline, or pass "
+                     "--baseline-missing-ok to judge without one until it exists)",
                      id="missing-baseline"),
+        pytest.param(lambda d: [healthy(d), "--baseline", _dir(d / "base.json"),
+                                "--baseline-missing-ok"],
+                     "critpath gate: {d}/base.json: cannot read the baseline (",
+                     id="baseline-is-a-directory"),
+        pytest.param(lambda d: [healthy(d), "--settle", "5"], "critpath gate: --settle needs "
+                     "--from URL (trace files are complete already)", id="settle-without-from"),
         pytest.param(lambda d: [healthy(d), "--baseline", _file(d / "base.json", b"[1, 2")],
                      "critpath gate: {d}/base.json: the baseline is not JSON", id="baseline-not-json"),
         pytest.param(lambda d: [healthy(d), "--baseline", _file(d / "base.json", b'{"schema": "x"}')],
@@ -221,6 +289,46 @@ def test_exit_2_on_bad_input_with_a_clear_message(tmp_path, capsys, make_args, m
 def _file(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def _dir(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+# A trace file the gate may not read. chmod 000 stops everyone but root, and the tests may
+# run as root (containers, CI images), where it stops nothing; a write-only sysctl
+# (mode 0200) refuses reading with EACCES even to root, so the second case holds there.
+WRITE_ONLY_SYSCTL = Path("/proc/sys/vm/drop_caches")
+
+
+def _mode_000(d: Path) -> Path:
+    path = healthy(d, "secret.pb")
+    path.chmod(0)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make_path",
+    [
+        pytest.param(_mode_000, marks=pytest.mark.skipif(
+            hasattr(os, "geteuid") and os.geteuid() == 0,
+            reason="running as root, which reads a chmod 000 file anyway; the "
+            "write-only-sysctl case checks permission denied as root"), id="chmod-000"),
+        pytest.param(lambda d: WRITE_ONLY_SYSCTL, marks=pytest.mark.skipif(
+            not WRITE_ONLY_SYSCTL.exists() or os.access(WRITE_ONLY_SYSCTL, os.R_OK),
+            reason=f"needs Linux's write-only {WRITE_ONLY_SYSCTL} (mode 0200)"),
+            id="write-only-sysctl"),
+    ],
+)
+def test_exit_2_on_a_trace_file_it_may_not_read(tmp_path, capsys, make_path):
+    path = make_path(tmp_path)
+    with pytest.raises(PermissionError):  # the premise: this process may not read it
+        path.read_bytes()
+    code, out, err = gate(capsys, healthy(tmp_path), path)
+    assert code == 2
+    assert out == ""
+    assert err == f"critpath gate: {path}: cannot read (Permission denied)\n"
 
 
 def test_help_documents_the_exit_codes(capsys):
@@ -340,6 +448,35 @@ def test_new_findings_below_the_configured_severity_only_show(tmp_path, capsys):
     code, out, _ = gate(capsys, deferrable(tmp_path), "--baseline", baseline, "--config", cfg)
     assert code == 0
     assert f"  warning  {TRANSFERS} [baseline] new deferrable-work finding:" in out
+
+
+def test_baseline_missing_ok_judges_the_first_run_without_one(tmp_path, capsys):
+    baseline = tmp_path / ".critpath" / "baseline.json"
+    code, out, err = gate(capsys, deferrable(tmp_path), "--baseline", baseline,
+                          "--baseline-missing-ok")
+    assert code == 0
+    assert out.startswith("critpath gate passed: 0 of 5 checks failed")
+    assert err == (f"critpath gate: no baseline at {baseline} yet: judged without one "
+                   "(--baseline-missing-ok; create it with --update-baseline)\n")
+    # The budget and rule checks still run without a baseline.
+    code, _, _ = gate(capsys, no_timeouts(tmp_path), "--baseline", baseline,
+                      "--baseline-missing-ok")
+    assert code == 1
+    # Once the baseline exists, it is compared against as usual.
+    gate(capsys, healthy(tmp_path), "--baseline", baseline, "--update-baseline")
+    code, out, err = gate(capsys, deferrable(tmp_path), "--baseline", baseline,
+                          "--baseline-missing-ok")
+    assert code == 1
+    assert f"  FAIL  {TRANSFERS} [baseline] new deferrable-work finding:" in out
+    assert err == ""
+
+
+def test_baseline_missing_ok_does_not_excuse_a_broken_baseline(tmp_path, capsys):
+    baseline = _file(tmp_path / "baseline.json", b"{not json")
+    code, _, err = gate(capsys, healthy(tmp_path), "--baseline", baseline,
+                        "--baseline-missing-ok")
+    assert code == 2
+    assert err.startswith(f"critpath gate: {baseline}: the baseline is not JSON"), err
 
 
 def test_a_finding_already_in_the_baseline_is_not_new(tmp_path, capsys):
