@@ -8,10 +8,15 @@ import pytest
 from fastapi import FastAPI
 from playwright.sync_api import Page, expect
 
+from analyzer.assemble import assemble
+from analyzer.decode import decode
 from collector.dashboard import create_dashboard_router
 from collector.settings import CollectorSettings
+from collector.state import LiveState
 from tests.browser.conftest import Collector, Watch, serving
-from tests.dashboard.livedata import DEMO_BANK_CALLS, HOSTILE, AnalyzedView, bank_builder, bank_traces, demo_bank_report
+from tests.dashboard.livedata import (
+    DEMO_BANK_CALLS, HOSTILE, XSS_PAYLOADS, AnalyzedView, bank_builder, bank_traces, demo_bank_report,
+)
 from tests.support.sdk import TraceBuilder
 
 pytestmark = pytest.mark.browser
@@ -45,6 +50,19 @@ def test_the_graph_shows_what_the_collector_saw_and_clicking_shows_details(colle
          for name in ("user", "web-gateway", "payments", "ledger")}
     assert x["user"] < x["web-gateway"] < x["payments"] < x["ledger"]
     assert "async" in page.locator('svg.graph g.edge[data-key="payments -> notifier"]').get_attribute("class")
+
+    # Each call's label: requests in the window (the all window counts them), p99 and, when
+    # any failed, the error rate. 16 of the 24 traces are transfers; 4 fail in payments.
+    p99 = {f'{e["client"]} -> {e["server"]}': e["p99_ms"] for e in graph["edges"]}
+    label = page.locator('svg.graph text.edge-label[data-key="web-gateway -> payments"]')
+    expect(label).to_be_visible()
+    expect(label).to_have_text(f'16 req · p99 {p99["web-gateway -> payments"]:.0f} ms25% errors')
+    expect(label.locator("tspan.err")).to_have_text("25% errors")
+    expect(label.locator("tspan.err")).to_have_css("fill", "rgb(198, 47, 47)")  # in red (--bad)
+    ledger = page.locator('svg.graph text.edge-label[data-key="payments -> ledger"]')
+    expect(ledger).to_have_text(f'16 req · p99 {p99["payments -> ledger"]:.1f} ms')
+    expect(page.locator('svg.graph text.edge-label[data-key="web-gateway -> accounts"]')).to_have_text(
+        f'24 req · p99 {p99["web-gateway -> accounts"]:.1f} ms')
 
     page.locator('svg.graph g.node[data-key="ledger"]').click()
     details = page.locator('[data-detail="node"][data-key="ledger"]')
@@ -82,6 +100,15 @@ def test_clicking_through_endpoints_to_an_endpoint_and_a_trace(collector: Collec
     expect(page).to_have_url(re.compile(r"sort=traces"))
     expect(page.locator("table.endpoints th.sorted")).to_contain_text("Traces")
     assert keys(page, "table.endpoints tbody tr", "endpoint")[0] == "web-gateway POST /transfer"
+
+    # The critical-path columns: depth (p50 / max) and the three services owning most of it.
+    transfer = page.locator('table.endpoints tbody tr[data-endpoint="web-gateway POST /transfer"]')
+    balance = page.locator('table.endpoints tbody tr[data-endpoint="web-gateway GET /balance"]')
+    expect(transfer.locator("td.depth")).to_have_text("3 / max 3")
+    expect(balance.locator("td.depth")).to_have_text("2 / max 2")
+    expect(transfer.locator("td.top-services .svc")).to_have_text(["ledger 40%", "accounts 22%", "payments 21%"])
+    expect(balance.locator("td.top-services .svc")).to_have_text(["accounts 73%", "web-gateway 27%"])
+    expect(transfer.locator("td.top-services svg.stack rect[fill]")).to_have_count(4)
 
     page.locator("a.endpoint-link", has_text="POST /transfer").click()
     expect(page.locator("h1.title")).to_have_text("web-gateway POST /transfer")
@@ -188,13 +215,58 @@ def test_span_data_full_of_markup_is_shown_as_text_and_never_runs(collector: Col
     root = collector.api(f"/api/traces/{trace_id}")["spans"][0]
     shown = details.inner_text()
     # Shown as text, exactly as the span carried it (the collector keeps the attributes
-    # the analysis reads, http.route among them).
+    # the analysis reads, http.route among them; the test below shows every attribute).
     for text in (root["service"], root["name"], *map(str, root["attributes"].values())):
         assert text in shown
     assert {HOSTILE.gateway, HOSTILE.transfer} <= {root["service"], root["name"]}
     # None of the payloads became an element.
     assert page.locator("img, iframe, main script, svg [onload], [onerror], [onmouseover]").count() == 0
     page.wait_for_timeout(300)  # give any injected handler a chance to fire before the check
+    watch.assert_clean()
+
+
+def test_hostile_attribute_values_are_shown_as_text_and_never_run(page: Page, watch: Watch):
+    """Every attribute of a span reaches the browser: the collector keeps only those the
+    analysis reads (so the test above never sees ``payload.N``), so this serves the
+    dashboard's router over a view that keeps all of them (``AnalyzedView`` decodes with
+    ``keep_attributes=None``), fed the hostile bank's OTLP."""
+    view = AnalyzedView()
+    builder = TraceBuilder()
+    bank_builder(3, builder=builder)
+    bank_builder(6, names=HOSTILE, seed=3, builder=builder)
+    view.add_otlp(builder.otlp_protobuf())
+    exemplars = view.exemplars(HOSTILE.gateway, HOSTILE.transfer)
+    assert exemplars
+    doc = view.trace(exemplars[0]["trace_id"])
+    root = next(s for s in doc["spans"] if s["name"] == HOSTILE.transfer)
+    hostile = {f"payload.{i}": p for i, p in enumerate(XSS_PAYLOADS)}
+    assert {k: root["attributes"].get(k) for k in hostile} == hostile, "the payloads must reach the page"
+
+    app = FastAPI()
+    app.include_router(create_dashboard_router(view, CollectorSettings(receivers=False)))
+    with serving(app) as base:
+        page.goto(base + "/endpoints?window=all")
+        page.locator("a.endpoint-link", has_text=HOSTILE.transfer).click()
+        expect(page.locator("h1.title")).to_contain_text(HOSTILE.transfer)
+        page.locator(f'a.trace-link[href^="/traces/{doc["trace_id"]}"]').click()
+        expect(page).to_have_url(re.compile(doc["trace_id"]))
+        for row in page.locator("svg.waterfall g.span-row").all():  # hover and open every span
+            row.hover()
+            row.click()
+        page.locator(f'svg.waterfall g.span-row[data-key="{root["span_id"]}"]').click()
+        details = page.locator(f'[data-detail="span"][data-key="{root["span_id"]}"]')
+        expect(details).to_be_visible()
+        # Each attribute in its own row, name and value exactly as the span carried them.
+        shown = dict(zip(details.locator("table.attrs th").all_inner_texts(),
+                         details.locator("table.attrs td").all_inner_texts()))
+        for key, payload in hostile.items():
+            assert shown.get(key) == payload, (key, shown.get(key))
+        assert shown["http.route"] == HOSTILE.transfer
+        # Text nodes only: no payload became an element or an attribute anywhere on the page.
+        assert details.locator("table.attrs td *").count() == 0
+        assert page.locator("img, iframe, main script, svg svg, [onload], [onerror], [onmouseover]").count() == 0
+        assert page.evaluate("document.title").startswith("Trace ")
+        page.wait_for_timeout(300)  # give any injected handler a chance to fire before the check
     watch.assert_clean()
 
 
@@ -216,6 +288,94 @@ def test_the_page_watch_would_catch_markup_that_got_through(collector: Collector
     assert watch.dialogs == [], "the CSP let an inline handler run"
     assert seen("event: script-src") and seen("console: "), watch.csp_violations
     watch.csp_violations.clear()
+
+
+def test_the_findings_page_shows_each_findings_advice_and_evidence_worst_first(collector: Collector, page: Page):
+    collector.export_and_wait(bank_builder(24))
+    findings = collector.api("/api/findings?window=all")["findings"]
+    assert len(findings) == 3, findings  # a missing timeout on each synchronous call on a path
+    page.goto(collector.base_url + "/findings?window=all")
+    cards = page.locator("#findings-list article.finding")
+    expect(cards).to_have_count(3)
+    # Worst first: all critical, so the largest latency in the evidence leads.
+    expect(cards.locator(".subject-call")).to_have_text(
+        ["web-gateway → payments", "payments → ledger", "web-gateway → accounts"])
+    by_call = {(f["client"], f["server"]): f for f in findings}
+    for i, call in enumerate([("web-gateway", "payments"), ("payments", "ledger"), ("web-gateway", "accounts")]):
+        card, finding = cards.nth(i), by_call[call]
+        expect(card.locator(".badge")).to_have_text("critical")
+        expect(card.locator("code.rule")).to_have_text("missing-timeout")
+        # The advice, whole: what is wrong, why it matters and what to do.
+        expect(card.locator("p.message")).to_have_text(finding["message"])
+        expect(card.locator("p.message")).to_contain_text("set a client timeout")
+        # The evidence: every number behind it, named and with its unit.
+        expect(card.locator("dl.evidence > div")).to_have_count(len(finding["evidence"]))
+        calls = card.locator("dl.evidence > div", has=page.locator("dt", has_text=re.compile(r"^calls$")))
+        expect(calls.locator("dd")).to_have_text(str(finding["evidence"]["calls"]))
+        p99 = card.locator("dl.evidence > div", has=page.locator("dt", has_text=re.compile(r"^p99$")))
+        expect(p99.locator("dd")).to_have_text(re.compile(r"^\d+(\.\d+)? ms$"))
+        stall = card.locator('dl.evidence a[href^="/traces/"]')
+        expect(stall).to_have_attribute(
+            "href", f'/traces/{finding["evidence"]["longest_stall_trace_id"]}?window=all')
+    expect(cards.first.locator("dd", has_text="16")).not_to_have_count(0)
+    expect(page.locator("#findings-list .sev-count")).to_have_text(["3 critical", "0 warning", "0 info"])
+
+
+def test_the_window_selector_changes_what_is_shown(page: Page):
+    """The real live state (``collector.state.LiveState``, which buckets traces by arrival
+    time) on a clock the test moves: traces that arrived two minutes ago are gone from
+    the 1m window and still in 5m and all."""
+    now = [1_800_000_000.0]
+    settings = CollectorSettings(receivers=False)
+    state = LiveState(settings, clock=lambda: now[0])
+
+    def arrive(builder: TraceBuilder) -> None:
+        state.consume(assemble(decode(builder.otlp_protobuf(), source="test").spans))
+
+    arrive(bank_builder(8, statements=True))  # has GET /statement and the statements service
+    now[0] += 120
+    arrive(bank_builder(6, seed=2))  # transfers and balance reads only
+    app = FastAPI()
+    app.include_router(create_dashboard_router(state, settings))
+    with serving(app) as base:
+        page.goto(base + "/endpoints?window=all&sort=traces&order=desc")
+        rows = page.locator("table.endpoints tbody tr")
+        expect(rows).to_have_count(3)
+        assert "web-gateway GET /statement" in keys(page, "table.endpoints tbody tr", "endpoint")
+
+        page.locator('.window-select a[data-window="1m"]').click()
+        expect(page).to_have_url(re.compile(r"window=1m"))
+        expect(rows).to_have_count(2)
+        assert set(keys(page, "table.endpoints tbody tr", "endpoint")) == {
+            "web-gateway POST /transfer", "web-gateway GET /balance"}
+        expect(page.locator("#footer")).to_contain_text("6 traces")
+        expect(page.locator("#footer")).to_contain_text("window 1m")
+
+        page.locator('.window-select a[data-window="5m"]').click()
+        expect(rows).to_have_count(3)
+        expect(page.locator("#footer")).to_contain_text("14 traces")
+
+        # The overview: the statements journey's services are drawn only while in the window.
+        page.locator("nav.mainnav a", has_text="Overview").click()
+        expect(page).to_have_url(re.compile(r"/\?window=5m$"))
+        expect(page.locator('svg.graph g.node[data-key="statements"]')).to_have_count(1)
+        expect(page.locator('#summary [data-metric="traces"]')).to_have_text("14")
+        page.locator('.window-select a[data-window="1m"]').click()
+        expect(page.locator('#summary [data-metric="traces"]')).to_have_text("6")
+        expect(page.locator('svg.graph g.node[data-key="statements"]')).to_have_count(0)
+        expect(page.locator('svg.graph g.node[data-key="redis"]')).to_have_count(0)
+        expect(page.locator('svg.graph g.node[data-key="payments"]')).to_have_count(1)
+        page.locator('.window-select a[data-window="all"]').click()
+        expect(page.locator('svg.graph g.node[data-key="statements"]')).to_have_count(1)
+        expect(page.locator('#summary [data-metric="traces"]')).to_have_text("14")
+
+        # A quarter of an hour later every trace has left every sliding window; all keeps them.
+        now[0] += 1000
+        page.goto(base + "/?window=15m")
+        expect(page.locator("svg.graph")).to_have_count(0)
+        expect(page.locator("#graph .empty")).to_contain_text("No traces in this window")
+        page.locator('.window-select a[data-window="all"]').click()
+        expect(page.locator('#summary [data-metric="traces"]')).to_have_text("14")
 
 
 def test_the_time_window_is_in_the_url_and_kept_when_navigating(collector: Collector, page: Page):
