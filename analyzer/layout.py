@@ -1,9 +1,13 @@
-"""Layered drawing of a directed graph (the service graph) for the dashboard and the TUI.
+"""Layered drawing of a directed graph (the service graph) for the web dashboard.
+
+The dashboard (``collector/dashboard/present.py``) is its only user. The TUI does not
+import it: its graph is text in columns, layered by ``tui.model`` on its own (longest
+call chain from the nodes nobody calls), with no coordinates or edge routing to compute.
 
 The layering itself comes from grandalf's Sugiyama layout (the algorithm graphviz calls
 *dot*): nodes are ranked by longest path from the roots, long edges get dummy points in
 the layers they cross, and each layer is ordered to reduce crossings. This module adds
-what both front ends need around it and grandalf leaves open:
+what a drawing needs around it and grandalf leaves open:
 
 * determinism: the output depends only on the *set* of nodes and edges, never on the
   order they were given in (a live graph must not jump when a report lists services in
@@ -12,7 +16,7 @@ what both front ends need around it and grandalf leaves open:
   routed from their source to their target and flagged ``back``;
 * disconnected graphs and isolated nodes: every component is laid out on its own and the
   components are placed side by side, all starting at layer 0;
-* coordinates that front ends can draw directly: node centres in one shared coordinate
+* coordinates that can be drawn directly (SVG): node centres in one shared coordinate
   system starting at ``(0, 0)``, layers aligned across components, and edge polylines
   whose first and last points lie on the border of the source and target boxes.
 
