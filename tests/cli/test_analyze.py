@@ -48,7 +48,7 @@ def test_text_report_over_a_directory(capsys):
     code, out, err = run(capsys, str(DATA))
     assert code == ExitCode.OK
     assert out.startswith("critpath: 13 traces, 233 spans, 13 services (")
-    assert "ENDPOINTS (3, slowest p99 first)" in out
+    assert "ENDPOINTS (3, slowest p99 first;" in out
     assert "  user → nginx-web-server " in out
     # SOURCES.md in the directory is not a trace file and is not read
     assert err == ("critpath analyze: warning: 1 trace(s) miss a parent span; their orphans "
@@ -71,6 +71,113 @@ def test_markdown_report(capsys):
     assert code == ExitCode.OK
     assert out.startswith("## critpath report\n\n1 traces, 32 spans, generated ")
     assert "| `nginx-web-server /wrk2-api/post/compose` | 1 | 0 |" in out
+
+
+# -- text output: short, aligned, worst first (what on-call reads at 3 a.m.) -----------------
+
+
+def text_and_report(capsys, *argv: str) -> tuple[str, dict]:
+    """The text report over the 12 DeathStarBench traces, and the JSON report it renders."""
+    code, out, _ = run(capsys, str(JAEGER), *argv)
+    assert code == ExitCode.OK
+    code, document, _ = run(capsys, str(JAEGER), "--format", "json")
+    assert code == ExitCode.OK
+    return out, json.loads(document)
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_deathstarbench_text_is_short_and_fits_120_columns(capsys):
+    out, _ = text_and_report(capsys)
+    lines = out.splitlines()
+    assert len(lines) <= 30, out  # it was 103 lines with a paragraph per finding
+    assert max(len(line) for line in lines) <= 120, out  # and 161 columns
+    assert [line for line in lines if line != line.rstrip()] == []
+    for section in ("FINDINGS (", "ENDPOINTS (", "CALLS ("):
+        assert sum(line.startswith(section) for line in lines) == 1
+
+
+def test_deathstarbench_findings_are_one_line_each_alike_folded_worst_first(capsys):
+    out, report = text_and_report(capsys)
+    section = out.split("\n\n")[1].splitlines()
+    rows = section[2:-1]
+    findings = report["findings"]
+    alike: dict[tuple[str, str], int] = {}
+    for finding in findings:
+        alike[finding["severity"], finding["rule"]] = alike.get(
+            (finding["severity"], finding["rule"]), 0) + 1
+    # one line per rule and severity with 3 or more findings, one per finding otherwise
+    assert len(rows) == sum(1 if n >= 3 else n for n in alike.values())
+    assert section[0] == f"FINDINGS ({len(findings)} on {len(rows)} lines, worst first)"
+    assert section[1].split() == ["SEVERITY", "RULE", "WHERE", "HOW", "BAD", "WHAT", "TO", "DO"]
+    severities = [row.split()[0].lower() for row in rows]
+    assert severities == sorted(severities, key=["critical", "warning", "info"].index)
+    for row in rows:
+        severity, rule = row.split()[:2]
+        count = alike[severity.lower(), rule]
+        assert (f"{rule} ×{count} " in row) == (count >= 3)
+    # a folded line shows the worst of its findings: the first in the report's order
+    worst = findings[0]
+    assert rows[0].startswith(f"  {worst['severity'].upper()}  {worst['rule']}")
+    assert f"{worst['client']} → {worst['server']}" in rows[0]
+    assert "-v lists each finding with its evidence" in section[-1]
+    assert not any(f["message"][:40] in out for f in findings), "messages are for -v"
+
+
+def test_deathstarbench_endpoints_slowest_first_with_their_depth_and_a_cut_chain(capsys):
+    out, report = text_and_report(capsys)
+    section = out.split("\n\n")[2].splitlines()
+    assert section[1].split()[-3:] == ["DEPTH", "CRITICAL", "PATH"]
+    for row, endpoint in zip(section[2:], report["endpoints"], strict=True):
+        path = endpoint["critical_path"]
+        assert row.startswith(f"  {endpoint['service']} {endpoint['name']} ")
+        assert f"  {path['depth_p50']}/{path['depth_max']}  {path['services'][0]['name']} " in row
+        if len(path["services"]) > 1:  # the chain is cut at a whole service, with a count
+            assert row.endswith(f" +{len(path['services']) - 1}")
+
+
+def test_verbose_restores_every_finding_with_its_message_and_evidence(capsys):
+    out, report = text_and_report(capsys, "-v")
+    flat = words(out)
+    for finding in report["findings"]:
+        assert words(finding["message"]) in flat
+        assert f"longest_stall_trace_id {finding['evidence']['longest_stall_trace_id']}" in flat
+    assert "×" not in out
+    for edge in report["edges"]:
+        assert f"{edge['client']} → {edge['server']}" in out
+    for endpoint in report["endpoints"]:  # the whole chain, wrapped under its endpoint
+        chain = ", ".join(f"{s['name']} {s['share'] * 100:.0f}%"
+                          for s in endpoint["critical_path"]["services"])
+        assert f"critical path: {chain}" in flat
+    assert max(len(line) for line in out.splitlines()) <= 120
+
+
+def test_width_option_narrows_the_text(capsys):
+    out, _ = text_and_report(capsys, "--width", "100")
+    assert max(len(line) for line in out.splitlines()) <= 100
+    assert "  user → nginx-web-server " in out
+
+
+def test_markdown_is_short_too_and_verbose_markdown_has_the_messages(capsys):
+    _, short, _ = run(capsys, str(JAEGER), "--format", "markdown")
+    _, full, _ = run(capsys, str(JAEGER), "--format", "markdown", "-v")
+    _, document, _ = run(capsys, str(JAEGER), "--format", "json")
+    findings = json.loads(document)["findings"]
+    assert len(short.splitlines()) <= 40
+    assert max(len(line) for line in short.splitlines()) <= 200
+    assert "`missing-timeout` ×" in short
+    assert not any(f["message"] in short for f in findings)
+    assert all(f["message"] in full for f in findings)
+
+
+def test_verbose_does_not_change_the_json(capsys):
+    _, plain, _ = run(capsys, str(JAEGER), "--format", "json")
+    _, verbose, _ = run(capsys, str(JAEGER), "--format", "json", "-v")
+    plain_doc, verbose_doc = json.loads(plain), json.loads(verbose)
+    plain_doc.pop("generated_at"), verbose_doc.pop("generated_at")
+    assert plain_doc == verbose_doc
 
 
 def test_config_file_sets_budgets_and_findings_follow(capsys, tmp_path):
@@ -254,6 +361,7 @@ def test_help(capsys):
     out = capsys.readouterr().out
     assert out.startswith("usage: critpath analyze [-h] [--format {text,json,markdown}]")
     assert "examples:" in out and "critpath analyze traces/" in out
+    assert "-v, --verbose" in out and "--width COLUMNS" in out
     assert "OTLP protobuf, OTLP/JSON" in out
 
 

@@ -1,10 +1,22 @@
-"""Renderers: exact text for drawn traces and small reports."""
+"""Renderers: exact text for drawn traces and small reports.
+
+The text report is read at 3 a.m.: one line per finding (alike findings folded into one
+line showing the worst), worst first, columns that fit the width, and ``verbose`` for the
+evidence behind each finding.
+"""
 
 from __future__ import annotations
 
+import pytest
+
 from analyzer.aggregate import Aggregate
+from analyzer.config import RULE_IDS
 from analyzer.render import (
+    advice,
+    fit_items,
     format_ms,
+    group_findings,
+    key_number,
     render_path_text,
     render_paths_text,
     render_report_markdown,
@@ -37,13 +49,42 @@ def test_table_aligns_and_leaves_no_trailing_spaces():
     ]
 
 
+def test_table_fits_the_width_by_cutting_the_last_column_then_the_shrinkable_one():
+    rows = [("short", "1", "a very long note that cannot fit"), ("a much longer name", "22", "ok")]
+    assert table(("NAME", "N", "NOTE"), rows, "<><", width=30) == [
+        "NAME                 N  NOTE",
+        "short                1  a ver…",
+        "a much longer name  22  ok",
+    ]
+    # the last column wants at least min_last columns: the name column gives them (down to 16)
+    assert table(("NAME", "N", "NOTE"), rows, "<><", width=30, shrink=0, min_last=8) == [
+        "NAME               N  NOTE",
+        "short              1  a very …",
+        "a much longer n…  22  ok",
+    ]
+
+
+@pytest.mark.parametrize(("room", "expected"), [
+    (None, "web 63%, auth 20%, api 17%"),
+    (26, "web 63%, auth 20%, api 17%"),
+    (25, "web 63%, auth 20%, … +1"),
+    (20, "web 63%, … +2"),
+    (12, "web 63% … +2"),
+    (10, "web 63% +2"),
+    (6, "we… +2"),
+], ids=["no-limit", "all-fit", "two-fit", "one-fits", "one-barely", "one-no-ellipsis",
+        "first-cut"])
+def test_critical_path_chain_keeps_whole_items_and_counts_the_rest(room, expected):
+    assert fit_items(["web 63%", "auth 20%", "api 17%"], room) == expected
+
+
 def test_report_text_of_the_drawn_traces():
     assert render_report_text(drawn_report()) == """\
 critpath: 2 traces, 7 spans, 3 services (2026-12-03T17:00:00Z)
 
 FINDINGS: none
 
-ENDPOINTS (1, slowest p99 first)
+ENDPOINTS (1, slowest p99 first; DEPTH: services deep on the critical path, p50/max)
   ENDPOINT   TRACES  ERRORS  P50 MS  P99 MS  DEPTH  CRITICAL PATH
   web GET /       2       0    50.0     100    1/2  web 63%, auth 20%, api 17%
 
@@ -56,50 +97,151 @@ CALLS (4 edges, most failures then slowest p99 first)
 """
 
 
+def finding(rule: str, severity: str, client: str | None, server: str | None, impact: float,
+            message: str = "", **evidence) -> dict:
+    return {"rule": rule, "severity": severity, "client": client, "server": server,
+            "endpoint": "web GET /", "service": client or "web",
+            "message": message or f"{client} → {server}: {rule}", "evidence": evidence,
+            "impact": impact}
+
+
 def with_findings(report: dict) -> dict:
     report["findings"] = [
-        {"rule": "deferrable-work", "severity": "warning", "client": "web", "server": "audit",
-         "endpoint": "web GET /", "service": "web", "message": "queue the audit write",
-         "evidence": {}, "impact": 5.0},
-        {"rule": "missing-timeout", "severity": "critical", "client": "web", "server": "api",
-         "endpoint": "web GET /", "service": "web", "message": "set a timeout | 2 s",
-         "evidence": {}, "impact": 1.0},
-        {"rule": "critical-path-depth", "severity": "warning", "client": None, "server": None,
-         "endpoint": "web GET /", "service": None, "message": "depth 5 > budget 4",
-         "evidence": {}, "impact": 9.0},
+        finding("deferrable-work", "warning", "web", "audit", 5.0, "queue the audit write",
+                saved_p50_ms=3.0, saved_p99_ms=5.0),
+        finding("missing-timeout", "critical", "web", "api", 1.0, "set a timeout | 2 s",
+                calls=7, max_ms=1.0),
+        finding("critical-path-depth", "warning", None, None, 9.0, "depth 5 > budget 4",
+                budget=4, depth_max=5),
     ]
     return report
 
 
-def test_report_text_lists_findings_worst_first():
+def test_report_text_lists_findings_one_line_each_worst_first():
     text = render_report_text(with_findings(drawn_report()))
     assert text.split("\n\n")[1] == """\
 FINDINGS (3, worst first)
-  SEVERITY  RULE                 WHERE
-  CRITICAL  missing-timeout      web → api
+  SEVERITY  RULE                 WHERE        HOW BAD            WHAT TO DO
+  CRITICAL  missing-timeout      web → api    max 1.00 ms        set a client timeout
+  WARNING   critical-path-depth  web GET /    depth 5 > 4        cut hops, call in parallel
+  WARNING   deferrable-work      web → audit  saves 5.00 ms p99  queue it, answer at once
+  -v lists each finding with its evidence"""
+
+
+def test_verbose_text_puts_each_message_and_its_evidence_under_its_row():
+    text = render_report_text(with_findings(drawn_report()), verbose=True)
+    assert text.split("\n\n")[1] == """\
+FINDINGS (3, worst first)
+  SEVERITY  RULE                 WHERE        HOW BAD            WHAT TO DO
+  CRITICAL  missing-timeout      web → api    max 1.00 ms        set a client timeout
             set a timeout | 2 s
-  WARNING   critical-path-depth  web GET /
+            evidence: calls 7, max_ms 1.0
+  WARNING   critical-path-depth  web GET /    depth 5 > 4        cut hops, call in parallel
             depth 5 > budget 4
-  WARNING   deferrable-work      web → audit
-            queue the audit write"""
+            evidence: budget 4, depth_max 5
+  WARNING   deferrable-work      web → audit  saves 5.00 ms p99  queue it, answer at once
+            queue the audit write
+            evidence: saved_p50_ms 3.0, saved_p99_ms 5.0"""
 
 
-def test_long_finding_messages_wrap_under_their_row():
-    report = with_findings(drawn_report())
-    report["findings"] = report["findings"][:1]
-    report["findings"][0]["message"] = "word " * 30
-    section = render_report_text(report, message_width=50).split("\n\n")[1].splitlines()
-    # 12 columns of indent leave 38 for text: 7 words a line, 30 words in 5 lines
-    assert section[3:] == ["            " + " ".join(["word"] * 7)] * 4 + [
-        "            word word"]
+def many_missing_timeouts(report: dict) -> dict:
+    """Five critical missing timeouts (impact 50, 40, … 10), two warnings, one deferrable."""
+    report["findings"] = [
+        finding("missing-timeout", "critical", "web", f"svc{i}", ms, max_ms=ms)
+        for i, ms in enumerate((50.0, 40.0, 30.0, 20.0, 10.0))
+    ] + [
+        finding("missing-timeout", "warning", "api", "db", 0.3, max_ms=0.3),
+        finding("missing-timeout", "warning", "api", "cache", 0.2, max_ms=0.2),
+        finding("deferrable-work", "warning", "web", "audit", 7.0, saved_p99_ms=7.0),
+    ]
+    return report
+
+
+def test_alike_findings_fold_into_one_line_showing_the_worst():
+    text = render_report_text(many_missing_timeouts(drawn_report()))
+    assert text.split("\n\n")[1] == """\
+FINDINGS (8 on 4 lines, worst first)
+  SEVERITY  RULE                WHERE        HOW BAD            WHAT TO DO
+  CRITICAL  missing-timeout ×5  web → svc0   max 50.0 ms        set a client timeout
+  WARNING   deferrable-work     web → audit  saves 7.00 ms p99  queue it, answer at once
+  WARNING   missing-timeout     api → db     max 0.300 ms       set a client timeout
+  WARNING   missing-timeout     api → cache  max 0.200 ms       set a client timeout
+  ×5: 5 findings of one rule and severity, the worst shown; -v lists each finding with its evidence"""
+
+
+def test_group_findings_keeps_order_and_folds_from_the_threshold():
+    findings = many_missing_timeouts(drawn_report())["findings"]
+    findings.sort(key=lambda f: ({"critical": 0, "warning": 1}[f["severity"]], -f["impact"]))
+    lines = group_findings(findings)
+    assert [(f["rule"], f["server"], n) for f, n in lines] == [
+        ("missing-timeout", "svc0", 5), ("deferrable-work", "audit", 1),
+        ("missing-timeout", "db", 1), ("missing-timeout", "cache", 1)]
+    assert [n for _, n in group_findings(findings, group_from=2)] == [5, 1, 2]
+    assert [n for _, n in group_findings(findings, group_from=100)] == [1] * 8
+
+
+def test_verbose_text_folds_nothing():
+    text = render_report_text(many_missing_timeouts(drawn_report()), verbose=True)
+    assert "×" not in text
+    assert [f"web → svc{i}" in text for i in range(5)] == [True] * 5
+
+
+def test_findings_past_the_limit_are_counted():
+    report = many_missing_timeouts(drawn_report())
+    section = render_report_text(report, max_findings=2).split("\n\n")[1].splitlines()
+    assert len(section) == 2 + 2 + 1
+    assert section[-1] == ("  ×5: 5 findings of one rule and severity, the worst shown; … 2 more "
+                           "in 2 lines; -v lists each finding with its evidence")
+
+
+@pytest.mark.parametrize(("rule", "evidence", "number", "todo"), [
+    ("missing-timeout", {"max_ms": 153.6}, "max 154 ms", "set a client timeout"),
+    ("timeout-inversion", {"cause": "timeout", "timeout_ms": 2500.0, "caller_budget_ms": 2000.0},
+     "2500 ≥ 2000 ms", "set it below the caller's"),
+    ("timeout-inversion", {"cause": "retries", "max_attempts": 3, "retry_total_max_ms": 2400.0,
+                           "caller_budget_ms": 2000.0}, "3 tries 2400 > 2000 ms",
+     "stop retries at the deadline"),
+    ("deferrable-work", {"saved_p50_ms": 12.0, "saved_p99_ms": 40.5}, "saves 40.5 ms p99",
+     "queue it, answer at once"),
+    ("soft-dependency", {"p99_ms": 8.25}, "p99 8.25 ms", "short timeout + fallback"),
+    ("critical-path-depth", {"budget": 4, "depth_max": 6}, "depth 6 > 4",
+     "cut hops, call in parallel"),
+], ids=["missing-timeout", "timeout-inversion", "retries-over-budget", "deferrable-work",
+        "soft-dependency", "critical-path-depth"])
+def test_each_rule_has_its_key_number_and_short_advice(rule, evidence, number, todo):
+    f = finding(rule, "warning", "web", "api", 1.0, **evidence)
+    assert (key_number(f), advice(f)) == (number, todo)
+
+
+def test_every_rule_id_is_covered_and_unknown_rules_fall_back_to_their_message():
+    assert {"missing-timeout", "timeout-inversion", "deferrable-work", "soft-dependency",
+            "critical-path-depth"} == set(RULE_IDS)
+    f = finding("new-rule", "info", "web", "api", 1.0, "web calls api twice: merge the calls.")
+    assert (key_number(f), advice(f)) == ("", "merge the calls")
+
+
+def test_long_names_and_chains_are_cut_to_the_width_keeping_the_depth():
+    report = drawn_report()
+    [endpoint] = report["endpoints"]
+    endpoint["name"] = "/api/v1/" + "very-long-segment/" * 4
+    endpoint["critical_path"]["services"] = [
+        {"name": f"service-number-{i}", "share": 0.1, "p50_ms": 1.0, "p99_ms": 2.0}
+        for i in range(10)]
+    endpoint["critical_path"]["depth_max"] = 10
+    text = render_report_text(report, width=100)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    [row] = [line for line in text.splitlines() if line.startswith("  web /api")]
+    assert row.startswith("  web /api/v1/very-long-segmen…  ")
+    assert row.endswith("  1/10  service-number-0 10%, … +9")
 
 
 def test_report_text_cuts_long_lists():
     report = drawn_report()
     report["endpoints"] = report["endpoints"] * 12
     text = render_report_text(report, max_endpoints=10)
-    assert "  … 2 more endpoints (--format json lists all)" in text
+    assert "  … 2 more endpoints (-v or --format json lists all)" in text
     assert text.count("web GET /       2") == 10
+    assert render_report_text(report, verbose=True).count("web GET /       2") == 12
 
 
 def test_report_text_of_an_empty_report():
@@ -112,12 +254,24 @@ ENDPOINTS: none (no traces)
 """
 
 
-def test_report_markdown():
-    markdown = render_report_markdown(with_findings(drawn_report()))
+def test_report_markdown_folds_alike_findings_like_the_text():
+    report = with_findings(drawn_report())
+    report["findings"] += many_missing_timeouts(drawn_report())["findings"]
+    markdown = render_report_markdown(report)
     assert markdown.startswith("## critpath report\n\n2 traces, 7 spans, generated ")
-    assert "| **critical** | `missing-timeout` | web → api | set a timeout \\| 2 s |" in markdown
+    assert ("| **critical** | `missing-timeout` ×6 | web → svc0 (and 5 more) | max 50.0 ms | "
+            "set a client timeout |") in markdown
     assert "| `web GET /` | 2 | 0 | 50.0 | 100 | 1/2 | web 63%, auth 20%, api 17% |" in markdown
     assert "| api → mysql (db) | 1 | 0 | 20.0 | 20.0 | none |" in markdown
+    assert "×N: N findings of one rule and severity, the worst shown." in markdown
+    assert markdown.index("**critical**") < markdown.index("`deferrable-work`")
+    assert "set a timeout" not in markdown  # messages are for -v
+
+
+def test_verbose_markdown_gives_every_message_and_its_evidence():
+    markdown = render_report_markdown(with_findings(drawn_report()), verbose=True)
+    assert ("| **critical** | `missing-timeout` | web → api | set a timeout \\| 2 s | "
+            "calls 7, max_ms 1.0 |") in markdown
     assert markdown.index("**critical**") < markdown.index("`critical-path-depth`")
 
 
