@@ -10,9 +10,12 @@
 * anything else is parsed as OTLP protobuf (``ExportTraceServiceRequest``), whose first
   byte is a field tag, never ``{`` or ``[``.
 
-Spans with an invalid trace, span or parent id are skipped and counted in
-``Decoded.invalid_spans``; input that cannot be read at all raises :class:`DecodeError`,
-whose message starts with ``source`` and says what is wrong.
+Spans with an invalid trace, span or parent id, or (Jaeger, Zipkin) no start time, are
+skipped and counted in ``Decoded.invalid_spans``; ``Decoded.issues`` counts them by reason
+with the spans kept with a default (an unknown Jaeger process, an OTLP kind or status
+outside its enum), and ``Decoded.warnings()`` says each in one line. Input that cannot be
+read at all raises :class:`DecodeError`, whose message starts with ``source`` and says
+what is wrong (for a bad value: where, which span, which field).
 """
 
 from __future__ import annotations
