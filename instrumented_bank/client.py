@@ -8,13 +8,22 @@
   and the span records no timeout, as an un-configured client would.
 - The httpx instrumentation makes the CLIENT span and injects W3C ``traceparent``.
 - A call is not started when the inbound deadline has already passed.
+- The timeout bounds the whole call, as the span records it: connecting, sending and
+  reading the complete answer (httpx's own timeouts bound each phase separately, so a
+  callee trickling its answer could otherwise hold a caller for many times the timeout).
+  The calls run on one event loop per client (a thread of its own, so the services'
+  synchronous handlers can wait on it) and the deadline is ``asyncio.timeout`` around the
+  transport; a call past it fails as ``httpx.ReadTimeout``, inside the CLIENT span.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+import concurrent.futures
+import contextvars
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any, TypeVar
 
 import httpx
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor, RequestInfo
@@ -62,8 +71,85 @@ def _on_request(span: Span, request: RequestInfo) -> None:
 
 
 async def _on_async_request(span: Span, request: RequestInfo) -> None:
-    """The same hook for the async client (whose hooks must be coroutines)."""
+    """The async client's span hook (hooks of an async client must be coroutines)."""
     _on_request(span, request)
+
+
+class WholeCallTimeoutTransport(httpx.AsyncBaseTransport):
+    """Bounds each request, answer body included, by the timeout it declares.
+
+    The CLIENT span wraps this transport, so a call past its timeout ends its span as
+    the failed call it is (``httpx.ReadTimeout``, an error status).
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeout_ms = request.extensions.get(_TIMEOUT_EXTENSION)
+        if timeout_ms is None:
+            return await self._inner.handle_async_request(request)
+        try:
+            async with asyncio.timeout(timeout_ms / 1000.0):
+                response = await self._inner.handle_async_request(request)
+                try:
+                    raw = b"".join([chunk async for chunk in response.stream])
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise httpx.ReadTimeout(
+                f"no complete answer within {timeout_ms} ms", request=request
+            ) from None
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=httpx.ByteStream(raw),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+_T = TypeVar("_T")
+
+
+class _EventLoopThread:
+    """An event loop running in a daemon thread; :meth:`run` waits for a coroutine there,
+    in a copy of the calling thread's context (so the current span and deadline go along)."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        context = contextvars.copy_context()
+        result: concurrent.futures.Future = concurrent.futures.Future()
+
+        def start() -> None:
+            task = self.loop.create_task(coroutine, context=context)
+
+            def finished(done: asyncio.Task) -> None:
+                if done.cancelled():
+                    result.cancel()
+                elif done.exception() is not None:
+                    result.set_exception(done.exception())
+                else:
+                    result.set_result(done.result())
+
+            task.add_done_callback(finished)
+
+        self.loop.call_soon_threadsafe(start)
+        return result.result()
+
+    def stop(self, last: Callable[[], Awaitable[None]] | None = None) -> None:
+        if last is not None:
+            asyncio.run_coroutine_threadsafe(last(), self.loop).result(timeout=5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self.loop.close()
 
 
 class ServiceClient:
@@ -85,10 +171,13 @@ class ServiceClient:
         self._url_of = url_of
         self._timeouts = timeouts
         self._tracer_provider = tracer_provider
+        self._loop = _EventLoopThread(f"{caller}-calls")
         # No connection-pool timeout either: a call without a timeout really waits.
-        self._http = httpx.Client(timeout=None)
+        self._http = httpx.AsyncClient(
+            timeout=None, transport=WholeCallTimeoutTransport(httpx.AsyncHTTPTransport())
+        )
         HTTPXClientInstrumentor.instrument_client(
-            self._http, tracer_provider=tracer_provider, request_hook=_on_request
+            self._http, tracer_provider=tracer_provider, request_hook=_on_async_request
         )
 
     def timeout_ms(self, callee: str) -> int | None:
@@ -113,10 +202,24 @@ class ServiceClient:
         is already spent (the call is then not made at all).
         """
         deadline.check()
-        options = self._options(callee)
+        return self._loop.run(self._request(callee, method, path, json, params, expect))
+
+    async def _request(
+        self,
+        callee: str,
+        method: str,
+        path: str,
+        json: Any,
+        params: Mapping[str, str] | None,
+        expect: tuple[int, ...],
+    ) -> httpx.Response:
         try:
-            response = self._http.request(
-                method, self._url_of(callee) + path, json=json, params=params, **options
+            response = await self._http.request(
+                method,
+                self._url_of(callee) + path,
+                json=json,
+                params=params,
+                **self._options(callee),
             )
         except httpx.HTTPError as exc:
             raise self._failure(callee, exc) from exc
@@ -126,34 +229,23 @@ class ServiceClient:
         """``POST`` each ``(callee, path, body)`` at the same time and wait for all of them.
 
         Returns, in order, each decoded answer or the :class:`DependencyError` it raised,
-        so the caller decides which failures it tolerates. The calls run on one event loop
-        (an async client made for this fan-out): every call has started before any of them
-        can finish, however busy the machine, which threads would not guarantee.
+        so the caller decides which failures it tolerates. The calls run on one event loop:
+        every call has started before any of them can finish, however busy the machine,
+        which threads would not guarantee. They share the request's span and deadline.
         """
         deadline.check()
 
+        async def one(callee: str, path: str, body: Any) -> Any:
+            try:
+                response = await self._request(callee, "POST", path, body, None, (200,))
+            except DependencyError as exc:
+                return exc
+            return response.json()
+
         async def fan_out() -> list[Any]:
-            async with httpx.AsyncClient(timeout=None) as http:
-                HTTPXClientInstrumentor.instrument_client(
-                    http, tracer_provider=self._tracer_provider, request_hook=_on_async_request
-                )
+            return await asyncio.gather(*(one(*call) for call in calls))
 
-                async def one(callee: str, path: str, body: Any) -> Any:
-                    try:
-                        response = await http.post(
-                            self._url_of(callee) + path, json=body, **self._options(callee)
-                        )
-                    except httpx.HTTPError as exc:
-                        return self._failure(callee, exc)
-                    try:
-                        return self._checked(callee, response, (200,)).json()
-                    except DependencyError as exc:
-                        return exc
-
-                return await asyncio.gather(*(one(*call) for call in calls))
-
-        # asyncio.run copies this thread's context: the calls share the request's span and deadline.
-        return asyncio.run(fan_out())
+        return self._loop.run(fan_out())
 
     def _options(self, callee: str) -> dict[str, Any]:
         """Headers, timeout and span hints of a call to ``callee``."""
@@ -189,5 +281,5 @@ class ServiceClient:
         return self.request(callee, "PUT", path, json=json, **kwargs).json()
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+        """Close the connection pool and stop the client's event loop."""
+        self._loop.stop(self._http.aclose)

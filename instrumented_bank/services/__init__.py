@@ -72,12 +72,18 @@ class ServiceContext:
         if delay > 0:
             time.sleep(delay / 1000.0)
 
+    def jitter(self, ms: int) -> int:
+        """Between half and one and a half times ``ms``: real latency varies."""
+        if ms <= 0:
+            return 0
+        with self._rng_lock:
+            factor = self.rng.uniform(0.5, 1.5)
+        return round(ms * factor)
+
     def jittered(self, ms: int) -> None:
-        """Spend between half and one and a half times ``ms``: real latency varies."""
+        """Spend :meth:`jitter` of ``ms``."""
         if ms > 0:
-            with self._rng_lock:
-                factor = self.rng.uniform(0.5, 1.5)
-            self.work(round(ms * factor))
+            self.work(self.jitter(ms))
 
     def fail_sometimes(self, rate: float, what: str) -> None:
         """Raise :class:`InjectedFault` with probability ``rate``."""

@@ -2,7 +2,9 @@
 
 APNs is a third party outside the bank, so it is not a process here: the delivery is a
 CLIENT span to the virtual peer ``apns`` that takes ``apns_latency_ms`` and is rejected
-``apns_failure_rate`` of the time. The caller of ``POST /notifications`` tolerates that.
+``apns_failure_rate`` of the time. The delivery declares push's timeout towards APNs and
+keeps it: an answer that would come later is given up on at the timeout, and the delivery
+fails as a timed-out call does. The caller of ``POST /notifications`` tolerates failures.
 """
 
 from __future__ import annotations
@@ -34,8 +36,16 @@ class Notification(BaseModel):
     body: str = ""
 
 
-class ApnsRejected(Exception):
+class ApnsFailed(Exception):
+    """The notification did not reach APNs."""
+
+
+class ApnsRejected(ApnsFailed):
     """APNs refused the notification."""
+
+
+class ApnsTimeout(ApnsFailed):
+    """APNs did not answer within push's timeout."""
 
 
 def build(ctx: ServiceContext) -> Service:
@@ -53,8 +63,15 @@ def build(ctx: ServiceContext) -> Service:
         with ctx.tracer.start_as_current_span(
             "POST", kind=SpanKind.CLIENT, attributes=attributes
         ) as span:
-            declare_timeout(span, ctx.client.timeout_ms("apns"))
-            ctx.jittered(ctx.faults.apns_latency_ms)
+            timeout_ms = ctx.client.timeout_ms("apns")
+            declare_timeout(span, timeout_ms)
+            latency_ms = ctx.jitter(ctx.faults.apns_latency_ms)
+            if timeout_ms is not None and latency_ms > timeout_ms:
+                ctx.work(timeout_ms)  # waited as long as the timeout allows, then gave up
+                span.set_attribute("error.type", "timeout")
+                span.set_status(Status(StatusCode.ERROR, f"no answer within {timeout_ms} ms"))
+                raise ApnsTimeout(f"APNs did not answer within {timeout_ms} ms")
+            ctx.work(latency_ms)
             if ctx.chance(ctx.faults.apns_failure_rate):
                 span.set_attribute("http.response.status_code", 503)
                 span.set_attribute("error.type", "503")
@@ -65,11 +82,12 @@ def build(ctx: ServiceContext) -> Service:
     def notify(notification: Notification) -> dict:
         ctx.work()
         delivery_id = f"push-{uuid.uuid4().hex[:12]}"
-        delivered = True
+        failure = None
         try:
             send_to_apns(notification)
-        except ApnsRejected:
-            delivered = False
+        except ApnsFailed as exc:
+            failure = "apns_timeout" if isinstance(exc, ApnsTimeout) else "apns_rejected"
+        delivered = failure is None
         with db.connect() as connection:
             connection.execute(
                 "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?)",
@@ -82,7 +100,7 @@ def build(ctx: ServiceContext) -> Service:
                 ),
             )
         if not delivered:
-            raise HTTPException(502, {"error": "apns_rejected", "delivery_id": delivery_id})
+            raise HTTPException(502, {"error": failure, "delivery_id": delivery_id})
         return {"delivery_id": delivery_id, "delivered": True}
 
     @router.post("/notifications")
