@@ -386,3 +386,14 @@ def test_console_script_end_to_end(tmp_path):
 def test_version_names_the_protobuf_decoder_in_use(capsys):
     assert main(["--version"]) == ExitCode.OK
     assert capsys.readouterr().out.strip() == "critpath 0.1.0 (OTLP protobuf decoder: compiled)"
+
+
+def test_the_sample_in_docs_report_md_is_what_analyze_prints(capsys):
+    """docs/report.md shows the text report on the DeathStarBench traces: keep it true."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "report.md").read_text()
+    sample = doc.split("DeathStarBench traces of `tests/data/jaeger/`:\n\n```\n", 1)[1]
+    sample = sample.split("```", 1)[0]
+    code, out, _ = run(capsys, str(JAEGER))
+    assert code == ExitCode.OK
+    stamp = out.splitlines()[0].rsplit(" (", 1)[1]
+    assert out.replace(stamp, "2026-12-04T07:56:16Z)") == sample
