@@ -126,8 +126,7 @@ def read_spans(
         except DecodeError as exc:  # its message already starts with the source
             raise InputError(str(exc)) from exc
         spans.extend(decoded.spans)
-        if decoded.invalid_spans:
-            warnings.append(f"{source}: skipped {decoded.invalid_spans} span(s) with invalid ids")
+        warnings.extend(f"{source}: {warning}" for warning in decoded.warnings())
         if progress is not None:
             progress(done, len(files))
     return spans, warnings

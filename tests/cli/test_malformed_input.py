@@ -15,13 +15,6 @@ from critpath.exitcodes import ExitCode
 
 T, A, B = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174", "eee19b7ec3c1b173"
 
-# The warnings come from analyzer.decode's Decoded.warnings(); critpath.inputs prints the
-# invalid-id count only until it prints those (the change is in issue 2's report).
-NEEDS_INPUTS_WARNINGS = pytest.mark.xfail(
-    strict=True, reason="critpath.inputs.read_spans does not yet print Decoded.warnings() "
-                        "(issue 2); remove this marker when it does")
-
-
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(["analyze", *argv])
     out, err = capsys.readouterr()
@@ -98,7 +91,6 @@ def test_a_file_whose_only_span_has_no_start_time_has_no_traces(capsys, tmp_path
 # -- skipped or defaulted spans: exit 0, the rest analysed, one warning line each ------------
 
 
-@NEEDS_INPUTS_WARNINGS
 def test_jaeger_span_without_start_time_is_skipped_with_a_warning(capsys, tmp_path):
     child = jaeger_span(B, references=[{"refType": "CHILD_OF", "traceID": T, "spanID": A}])
     del child["startTime"]
@@ -109,7 +101,6 @@ def test_jaeger_span_without_start_time_is_skipped_with_a_warning(capsys, tmp_pa
                    "(\"startTime\" missing)\n")
 
 
-@NEEDS_INPUTS_WARNINGS
 def test_zipkin_span_without_timestamp_is_skipped_with_a_warning(capsys, tmp_path):
     child = zipkin_span(B, parentId=A, kind="CLIENT")
     del child["timestamp"]
@@ -120,7 +111,6 @@ def test_zipkin_span_without_timestamp_is_skipped_with_a_warning(capsys, tmp_pat
                    "(\"timestamp\" missing or 0)\n")
 
 
-@NEEDS_INPUTS_WARNINGS
 def test_jaeger_unknown_process_id_is_analysed_as_unknown_service_with_a_warning(capsys,
                                                                                 tmp_path):
     path = jaeger_file(tmp_path, jaeger_span(A, processID="p7"))
@@ -131,7 +121,6 @@ def test_jaeger_unknown_process_id_is_analysed_as_unknown_service_with_a_warning
                    "\"processes\"; their service reads as unknown_service\n")
 
 
-@NEEDS_INPUTS_WARNINGS
 def test_otlp_unknown_kind_and_status_are_analysed_as_defaults_with_warnings(capsys, tmp_path):
     path = otlp_file(tmp_path, otlp_span(A), otlp_span(B, parentSpanId=A, kind=99,
                                                        status={"code": 7}))
