@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from critpath.cli import main
 from critpath.exitcodes import ExitCode
