@@ -4,6 +4,11 @@
 is left running whatever goes wrong. The collector runs as its own process (``python -m
 critpath collect``) so the TUI in this process stays responsive while it ingests; the bank
 is the runner's set of service processes; traffic runs in a thread of this process.
+
+Every child also watches this process and exits by itself if it disappears without
+stopping them (killed outright): the bank's services through ``BANK_PARENT_PID``, the
+collector through ``CRITPATH_PARENT_PID`` (see ``critpath collect``). :func:`demo_app`
+builds the TUI the interactive demo shows.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from instrumented_bank.settings import BankSettings
 from instrumented_bank.traffic import TrafficGenerator, TrafficStats
 
 DEFAULT_DATA_DIR = Path("critpath-data")
+#: Set for the collector child: the process whose disappearance should stop it.
+PARENT_PID_ENV = "CRITPATH_PARENT_PID"
 
 
 class DemoError(RuntimeError):
@@ -112,7 +119,7 @@ class Demo:
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             # Export every half second so the live views move while you watch.
             "OTEL_BSP_SCHEDULE_DELAY": "500",
-        })
+        }, base_port_hint="--bank-base-port")
         self._app = BankApp(self.bank.gateway_url, self.bank.card_processing_url)
         self.traffic = TrafficGenerator(self._app, rate=s.rate, accounts=bank_settings.accounts,
                                         mix=s.mix, seed=s.seed)
@@ -124,7 +131,8 @@ class Demo:
 
     def _start_collector(self) -> subprocess.Popen:
         s = self.settings
-        env = {**os.environ, "CRITPATH_TRACE_WAIT_SECONDS": str(s.trace_wait_seconds)}
+        env = {**os.environ, "CRITPATH_TRACE_WAIT_SECONDS": str(s.trace_wait_seconds),
+               PARENT_PID_ENV: str(os.getpid())}
         log = (s.log_dir / "collector.log").open("ab")
         try:
             return subprocess.Popen(
@@ -133,7 +141,7 @@ class Demo:
                  "--otlp-grpc-port", str(s.otlp_grpc_port), "--data-dir", str(s.collector_dir)],
                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 # Its own session: Ctrl-C reaches only us, and we stop it after the bank
-                # so the bank's last spans still arrive.
+                # so the bank's last spans still arrive. It exits by itself if we vanish.
                 start_new_session=True,
             )
         finally:
@@ -222,3 +230,37 @@ def _check_ports_free(s: DemoSettings) -> None:
                 raise DemoError(
                     f"port {port} on {s.host} is taken (is another collector running?); "
                     f"stop it or choose another with {flag}") from None
+
+
+def demo_app(demo: Demo, *, stop_requested: threading.Event | None = None,
+             window: str = "1m", interval: float = 2.0) -> Any:
+    """The TUI the interactive demo shows, live on ``demo``'s collector: ``critpath tui``
+    plus ctrl+c as a second quit key (Textual only hints "press q" for it), and it quits
+    by itself soon after ``stop_requested`` is set (a signal arrived while it runs).
+
+    Imported on call: the headless demo and the rest of the CLI do not load Textual.
+    """
+    from textual.binding import Binding
+
+    import tui.app
+    from tui.app import CritpathApp
+    from tui.sources import CollectorSource
+
+    class DemoApp(CritpathApp):
+        # Textual reads a relative CSS_PATH beside the subclass's module: name the TUI's.
+        CSS_PATH = str(Path(tui.app.__file__).parent / CritpathApp.CSS_PATH)
+        BINDINGS = [Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
+        SUB_TITLE = f"the demo bank ({demo.settings.scenario}): q or ctrl+c stops everything"
+
+        def on_mount(self) -> None:
+            # Textual also calls CritpathApp.on_mount (handlers run along the MRO).
+            if stop_requested is not None:
+                self.set_interval(0.2, self._stop_if_requested)
+
+        def _stop_if_requested(self) -> None:
+            if stop_requested is not None and stop_requested.is_set():
+                self.exit()
+
+    app = DemoApp(CollectorSource(demo.settings.api_url), window=window, interval=interval)
+    app.demo = demo
+    return app

@@ -26,6 +26,9 @@ from instrumented_bank.service import PARENT_PID_ENV
 from instrumented_bank.settings import SERVICE_NAMES, BankSettings
 
 LOG_DIR = "logs"
+#: How to move the bank's ports, as ``critpath bank`` and ``python -m instrumented_bank``
+#: spell it; a program with its own flag (``critpath demo --bank-base-port``) passes that.
+BASE_PORT_HINT = "--base-port (or the BANK_BASE_PORT environment variable)"
 
 
 class BankStartError(RuntimeError):
@@ -35,13 +38,14 @@ class BankStartError(RuntimeError):
 class PortInUseError(BankStartError):
     """A service's port is taken by another program."""
 
-    def __init__(self, service: str, port: int, settings: BankSettings) -> None:
+    def __init__(
+        self, service: str, port: int, settings: BankSettings, hint: str = BASE_PORT_HINT
+    ) -> None:
         super().__init__(
             f"port {port} is already in use, so the {service} service cannot listen on it. "
             f"The bank needs {len(SERVICE_NAMES)} consecutive ports from its base port "
             f"({settings.base_port}..{settings.base_port + len(SERVICE_NAMES) - 1}); "
-            "choose another "
-            "base port with --base-port (or the BANK_BASE_PORT environment variable)."
+            f"choose another base port with {hint}."
         )
         self.service = service
         self.port = port
@@ -70,6 +74,7 @@ class RunningBank:
     settings: BankSettings
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     log_dir: Path | None = None
+    base_port_hint: str = BASE_PORT_HINT
 
     @property
     def gateway_url(self) -> str:
@@ -113,6 +118,7 @@ def start_bank(
     *,
     env: Mapping[str, str] | None = None,
     startup_timeout_s: float = 60.0,
+    base_port_hint: str = BASE_PORT_HINT,
 ) -> RunningBank:
     """Start every service and return once all answer ``/healthz``.
 
@@ -120,14 +126,15 @@ def start_bank(
     place for ``OTEL_*`` settings. Raises :class:`PortInUseError` when a port is taken and
     :class:`BankStartError` when a service exits or stays unhealthy; nothing is left
     running in either case. Each child's output goes to ``DATA_DIR/logs/NAME.log``.
+    ``base_port_hint`` is how the port error tells the user to move the bank's ports.
     """
     taken = find_taken_port(settings)
     if taken:
-        raise PortInUseError(taken[0], taken[1], settings)
+        raise PortInUseError(taken[0], taken[1], settings, base_port_hint)
     log_dir = settings.data_dir / LOG_DIR
     log_dir.mkdir(parents=True, exist_ok=True)
     child_env = {**os.environ, **(env or {}), **settings.to_env(), PARENT_PID_ENV: str(os.getpid())}
-    bank = RunningBank(settings, log_dir=log_dir)
+    bank = RunningBank(settings, log_dir=log_dir, base_port_hint=base_port_hint)
     try:
         for name in SERVICE_NAMES:
             with (log_dir / f"{name}.log").open("ab") as log:
@@ -176,5 +183,7 @@ def _exit_error(bank: RunningBank, name: str, code: int) -> BankStartError:
     log_file = bank.log_dir / f"{name}.log" if bank.log_dir else None
     tail = log_file.read_text(errors="replace")[-2000:] if log_file and log_file.exists() else ""
     if "address already in use" in tail.lower():
-        return PortInUseError(name, bank.settings.port_of(name), bank.settings)
+        return PortInUseError(
+            name, bank.settings.port_of(name), bank.settings, bank.base_port_hint
+        )
     return BankStartError(f"the {name} service exited with code {code} while starting:\n{tail}")

@@ -21,6 +21,8 @@ from critpath.exitcodes import ExitCode
 
 ORDER = 40
 DEFAULT_DATA_DIR = Path(".critpath")
+#: The process whose disappearance stops this collector (set by ``critpath demo``).
+PARENT_PID_ENV = "CRITPATH_PARENT_PID"
 
 EPILOG = f"""\
 settings come from flags, then {ENV_PREFIX}* environment variables, then the [collect]
@@ -91,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, SettingsError, AnalysisConfigError) as exc:
         print(f"critpath collect: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
+    _watch_parent(os.environ.get(PARENT_PID_ENV, ""))
     # Imported here: `critpath --help` should not pay for loading FastAPI and grpcio.
     from collector.app import create_app
     from collector.runtime import Listeners
@@ -102,6 +105,24 @@ def run(args: argparse.Namespace) -> int:
     except PortInUse as exc:
         print(f"critpath collect: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
+
+
+def _watch_parent(parent_pid: str, interval_s: float = 1.0) -> None:
+    """With ``CRITPATH_PARENT_PID`` set (``critpath demo`` sets it), SIGTERM this process
+    once that pid is no longer its parent, as the demo bank's services do: a demo killed
+    outright (SIGKILL) leaves no collector behind holding its ports. SIGTERM stops the
+    collector as Ctrl-C does (buffered traces analyzed, store written)."""
+    if not parent_pid.isdigit():
+        return
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == int(parent_pid):
+            time.sleep(interval_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 @contextlib.contextmanager
