@@ -35,7 +35,7 @@ from analyzer.stats import LatencySketch, nearest_rank
 __all__ = [
     "TraceView", "CallKey", "CallObservation", "CallStats", "EndpointDepths", "CallAggregate",
     "RetryGroup", "observe_calls", "retry_groups", "call_kind", "call_failed", "server_of",
-    "what_if_saved_ns",
+    "requested_operation", "what_if_saved_ns",
 ]
 
 
@@ -89,7 +89,8 @@ class CallObservation:
     with a declared timeout, unlike a local database driver's calls. ``caller_failed`` is
     ``None`` when the call has no caller in its own service (an orphan client span). ``followed``
     is true when the caller's service started any span after the call ended (something
-    that may use its result). ``inbound_ms`` is the timeout of the call that invoked the
+    that may use its result). ``target`` is the server operation the call asks for, as
+    retries are matched (see :func:`requested_operation`). ``inbound_ms`` is the timeout of the call that invoked the
     caller (its own budget). ``saved_ns`` is the what-if saving (see
     :func:`what_if_saved_ns`), computed only for writes that are on the critical path and
     followed by nothing; 0 for other writes, ``None`` for reads and unknown calls.
@@ -100,6 +101,7 @@ class CallObservation:
     span_id: str
     parent_id: str | None
     client_name: str
+    target: tuple[str, str | None]
     start_ns: int
     end_ns: int
     failed: bool
@@ -261,6 +263,35 @@ def call_failed(span: Span, server: Span | None = None) -> bool:
         return http_status in _ANSWER_HTTP_EXCEPT
     grpc_status = _status_code(span, server, ("rpc.grpc.status_code",))
     return grpc_status not in _ANSWER_GRPC
+
+
+# What names an operation beyond a span name, in order: HTTP client spans are often named by
+# their method alone ("POST"), and so are server spans whose framework knows no route.
+# The full URL comes last: it names one resource, not the operation, yet attempts of one
+# request share it.
+_ROUTE_KEYS = ("http.route", "url.template", "url.path", "http.target", "url.full", "http.url")
+_ROUTE_KEY_SET = frozenset(_ROUTE_KEYS)
+
+
+def requested_operation(span: Span, server: Span | None = None) -> tuple[str, str | None]:
+    """The server operation a call asks for, as visible retries are matched: a name and
+    a route (``None`` when no span records one).
+
+    The name is the server span's when the server is instrumented (``POST /entries``),
+    else the client span's; the route is the first of ``http.route``, ``url.template``,
+    ``url.path``, ``http.target``, ``url.full`` and ``http.url`` found in the server span,
+    then in the client span.
+    Two calls named ``POST`` by an HTTP client, one to ``/entries`` and one to
+    ``/holds``, are two operations, not two attempts of one.
+    """
+    name = span.name if server is None else server.name
+    for attrs in (span.attributes,) if server is None else (server.attributes, span.attributes):
+        if not attrs.keys().isdisjoint(_ROUTE_KEY_SET):
+            for key in _ROUTE_KEYS:
+                value = attrs.get(key)
+                if value is not None:
+                    return name, _first(value)
+    return name, None
 
 
 def _is_request(span: Span, server: Span | None) -> bool:
@@ -453,6 +484,7 @@ def observe_calls(
             span_id=span_id,
             parent_id=span.parent_id,
             client_name=span.name,
+            target=requested_operation(span, server_span),
             start_ns=span.start_ns,
             end_ns=span.end_ns,
             failed=call_failed(span, server_span),
@@ -473,7 +505,10 @@ def observe_calls(
 
 @dataclass(frozen=True, slots=True)
 class RetryGroup:
-    """Sibling calls to the same server operation by the same caller span: visible retries."""
+    """Sibling calls to the same server operation by the same caller span: visible retries.
+
+    ``key`` is the first attempt's; its operation may be less precise than the attempts'
+    own (a client span's ``POST`` for calls to an uninstrumented server)."""
 
     key: CallKey
     attempts: int
@@ -483,17 +518,17 @@ class RetryGroup:
 
 def retry_groups(observations: Iterable[CallObservation]) -> list[RetryGroup]:
     """Visible retries: runs of two or more sibling calls to the same server operation
-    (same parent span, server and client span name), one after the other, where every
-    attempt but the last failed.
+    (same parent span, server and :func:`requested_operation`), one after the other, where
+    every attempt but the last failed.
 
     Requiring the failures keeps a loop of successful calls (an N+1 pattern) from
     looking like retries. The total runs from the first attempt's start to the last
     one's end (back-off included): what the caller spent before it had an answer.
     """
-    groups: dict[tuple[str, str, str], list[CallObservation]] = {}
+    groups: dict[tuple[str, str, str, str | None], list[CallObservation]] = {}
     for obs in observations:
         if obs.parent_id is not None:
-            groups.setdefault((obs.parent_id, obs.key.server, obs.client_name), []).append(obs)
+            groups.setdefault((obs.parent_id, obs.key.server, *obs.target), []).append(obs)
     found = []
     for calls in groups.values():
         if len(calls) < 2:
@@ -872,8 +907,9 @@ def _fold_calls(aggregate: CallAggregate, ctx: TraceView) -> None:
     endpoint_service, endpoint_name = endpoint.service, endpoint.name
     # Keys first seen in this trace: fields -> [start, span id, key, stats] of their earliest call.
     pending: dict[tuple[str, str, str, str, str], list[Any]] = {}
-    # Sibling calls to one server operation, for retries: (parent, server, name) -> calls.
-    siblings: dict[tuple[str, str, str], Any] = {}
+    # Sibling calls to one server operation, for retries:
+    # (parent, server, requested_operation) -> calls.
+    siblings: dict[tuple[str, str, str, str | None], Any] = {}
     roots = trace.roots
     # With one root every span lies beneath it (Trace's invariant: any other span without
     # its parent would be a root), so the spans need no walk to be found.
@@ -1007,7 +1043,17 @@ def _fold_calls(aggregate: CallAggregate, ctx: TraceView) -> None:
 
         if parent_id is not None:
             call = (start, span_id, end, failed, stats, inbound_ms)
-            group = (parent_id, server, span.name)
+            # requested_operation, inline: most calls carry no route, so one C-level test
+            # per span usually settles it.
+            if server_span is None:
+                route = None if attrs.keys().isdisjoint(_ROUTE_KEY_SET) \
+                    else requested_operation(span)[1]
+                group = (parent_id, server, span.name, route)
+            elif attrs.keys().isdisjoint(_ROUTE_KEY_SET) \
+                    and server_span.attributes.keys().isdisjoint(_ROUTE_KEY_SET):
+                group = (parent_id, server, operation, None)
+            else:
+                group = (parent_id, server, *requested_operation(span, server_span))
             seen = siblings.get(group)
             if seen is None:
                 siblings[group] = call

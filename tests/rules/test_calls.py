@@ -10,7 +10,7 @@ import pytest
 from analyzer.aggregate import trace_context
 from analyzer.model import Event, Span, SpanKind, StatusCode
 from analyzer.rules import CallAggregate, observe_calls, what_if_saved_ns
-from analyzer.rules.calls import call_failed, call_kind, server_of
+from analyzer.rules.calls import call_failed, call_kind, requested_operation, server_of
 from analyzer.rules.timeouts import declared_timeout, is_observed_timeout, parse_timeout_ms
 from tests.rules.scenarios import MS, T0, transfer, traces
 from tests.support.sdk import TraceBuilder
@@ -120,6 +120,36 @@ def test_call_kind(attrs, expected):
 def test_server_of_an_unanswered_call_is_its_virtual_peer(attrs, expected):
     [trace] = _assembled(_client(attrs))
     assert server_of(trace, trace.spans["c" * 16]) == (expected, None)
+
+
+def _call(name: str, attrs: dict, service: str = "accounts", span_id: str = "c" * 16) -> Span:
+    return Span("t" * 32, span_id, "p" * 16, service, name, SpanKind.CLIENT, 0, 10,
+                attributes=attrs)
+
+
+@pytest.mark.parametrize(
+    ("client", "server", "expected"),
+    [
+        pytest.param(_call("POST", {}), _call("POST /entries", {}, "ledger"),
+                     ("POST /entries", None), id="the-server-span-names-it"),
+        pytest.param(_call("POST", {}), _call("POST", {"http.route": "/holds"}, "ledger"),
+                     ("POST", "/holds"), id="a-server-named-by-method-adds-its-route"),
+        pytest.param(_call("POST", {"url.full": "http://ledger/holds"}),
+                     _call("POST", {"url.path": "/holds"}, "ledger"),
+                     ("POST", "/holds"), id="the-server-span-before-the-client-span"),
+        pytest.param(_call("POST", {"url.template": "/entries/{id}"}), None,
+                     ("POST", "/entries/{id}"), id="no-server-span-url-template"),
+        pytest.param(_call("POST", {"url.full": "http://ledger/entries?x=1",
+                                    "http.route": "/entries"}), None,
+                     ("POST", "/entries"), id="no-server-span-route-before-full-url"),
+        pytest.param(_call("POST", {"http.url": "http://ledger/holds"}), None,
+                     ("POST", "http://ledger/holds"), id="no-server-span-old-semconv-url"),
+        pytest.param(_call("INSERT entries", {"db.system": "postgresql"}), None,
+                     ("INSERT entries", None), id="nothing-but-the-client-span-name"),
+    ],
+)
+def test_requested_operation(client, server, expected):
+    assert requested_operation(client, server) == expected
 
 
 def _assembled(*spans: Span):

@@ -37,6 +37,11 @@ ATTRIBUTES = (
     {"server.address": " cache ", TIMEOUT: 900},
     {"http.request.method": "POST", TIMEOUT: ("20",)},  # budgets retries can overrun
     {"http.request.method": "GET", TIMEOUT: "10ms", "error.type": "500"},
+    # routes tell operations apart where span names do not (retries)
+    {"http.request.method": "POST", "url.template": "/entries", TIMEOUT: ("20",)},
+    {"http.request.method": "POST", "url.template": "/holds", TIMEOUT: ("20",)},
+    {"http.request.method": "POST", "http.route": "/entries"},
+    {"http.request.method": "POST", "url.path": "/holds"},
 )
 KINDS = (SpanKind.CLIENT, SpanKind.CLIENT, SpanKind.CLIENT, SpanKind.INTERNAL,
          SpanKind.PRODUCER, SpanKind.SERVER)

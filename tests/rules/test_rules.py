@@ -350,6 +350,76 @@ def test_retries_past_the_callers_budget_are_an_inversion():
     )
 
 
+def two_ledger_calls(b: TraceBuilder, i: int, first: str, second: str, *,
+                     instrumented: bool = True) -> None:
+    """accounts (1000 ms budget) calls ledger twice with ``POST`` client spans; the first
+    call fails::
+
+        gateway   |0===============================================750|
+        accounts     |6=========================================744|  (budget 1000 ms)
+        ledger            |20 first 370|  |380 second 730|           (400 ms timeouts)
+
+    The second call starts after the first failed, 710 ms from the first start to the
+    second end (over a 500 ms budget if they were attempts of one operation). With
+    ``instrumented`` ledger records ``first`` / ``second`` as its SERVER span names;
+    without, the client spans carry the path as ``url.path`` and ``peer.service`` names
+    ledger.
+    """
+    with b.span("gateway", "POST /payments", at(i, 0), at(i, 750), kind="server"):
+        with b.span("gateway", "POST", at(i, 5), at(i, 745), kind="client",
+                    attributes=http("POST", 500)):
+            with b.span("accounts", "POST /debit", at(i, 6), at(i, 744), kind="server"):
+                for n, (op, start, end) in enumerate(((first, 20, 370), (second, 380, 730))):
+                    if instrumented:
+                        call(b, i, "accounts", "ledger", op, start, end, http("POST", 400),
+                             error=n == 0)
+                    else:
+                        method, route = op.split(" ", 1)
+                        with b.span("accounts", method, at(i, start), at(i, end), kind="client",
+                                    attributes=http(method, 400, **{"peer.service": "ledger",
+                                                                    "url.path": route}),
+                                    error=n == 0):
+                            pass
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "instrumented", "retried"),
+    [
+        pytest.param("POST /entries", "POST /entries", True, True,
+                     id="same-server-operation-retried"),
+        pytest.param("POST /entries", "POST /holds", True, False,
+                     id="different-server-operations-same-method-are-not-retries"),
+        pytest.param("POST /entries", "POST /entries", False, True,
+                     id="uninstrumented-server-same-url-path-retried"),
+        pytest.param("POST /entries", "POST /holds", False, False,
+                     id="uninstrumented-server-different-url-paths-are-not-retries"),
+    ],
+)
+def test_retries_are_repeated_calls_to_one_server_operation_not_one_method(
+        first, second, instrumented, retried):
+    b = TraceBuilder()
+    for i in FIVE:
+        two_ledger_calls(b, i, first, second, instrumented=instrumented)
+    found = findings(b)
+    if not retried:
+        assert found == []
+        return
+    [finding] = found
+    assert (finding.rule, finding.client, finding.server) == ("timeout-inversion", "accounts", "ledger")
+    assert dict(finding.evidence) == {
+        "cause": "retries",
+        # the CallKey's operation: an uninstrumented server's calls are known by the client span
+        "operation": "POST /entries" if instrumented else "POST",
+        "calls": 10,
+        "retried": 5,
+        "max_attempts": 2,
+        "over_budget": 5,
+        "retry_total_p50_ms": 710.0,
+        "retry_total_max_ms": 710.0,
+        "caller_budget_ms": 500.0,
+    }
+
+
 def test_a_loop_of_successful_calls_is_not_a_retry():
     b = TraceBuilder()
     for i in FIVE:
