@@ -6,6 +6,6 @@ autoescaped), the hand-written script and stylesheet in ``static/``; there is no
 front-end build and nothing is fetched from the internet. See docs/dashboard.md.
 """
 
-from collector.dashboard.router import CONTENT_SECURITY_POLICY, LiveView, create_dashboard_router
+from collector.dashboard.router import CONTENT_SECURITY_POLICY, LiveView, ViewUnavailable, create_dashboard_router
 
-__all__ = ["CONTENT_SECURITY_POLICY", "LiveView", "create_dashboard_router"]
+__all__ = ["CONTENT_SECURITY_POLICY", "LiveView", "ViewUnavailable", "create_dashboard_router"]

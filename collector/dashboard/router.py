@@ -9,6 +9,7 @@ markup smuggled in through span data could not run even if it escaped escaping.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -57,8 +58,18 @@ PREFERRED_DEFAULT_WINDOW = "5m"
 GRAPH_CACHE_SIZE = 8
 
 
+class ViewUnavailable(Exception):
+    """Raised by a view that cannot be read right now (the merged view when no collector
+    answers); the page then says so with a 503 and the message, and keeps polling."""
+
+
 class LiveView(Protocol):
-    """What the dashboard reads (docs/design.md; ``collector/state.py`` implements it)."""
+    """What the dashboard reads (docs/design.md; ``collector/state.py`` implements it, and
+    ``collector/dashboard/merged.py`` over several collectors).
+
+    A view may also have ``sources`` (the collectors it merges) and ``unreachable`` (why
+    each one that did not answer did not); the pages then show them in a banner.
+    """
 
     version: int
 
@@ -121,9 +132,27 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
         html = env.get_template(template).render(
             windows=list(windows), window=window, window_seconds=windows.get(window),
             url=url, with_window=with_window, path=request.url.path,
-            version=view.version if version is None else version, **context,
+            version=view.version if version is None else version,
+            sources=tuple(getattr(view, "sources", ())), unreachable=tuple(getattr(view, "unreachable", ())),
+            **context,
         )
         return HTMLResponse(html, status_code=status)
+
+    def guarded(handler: Callable[..., HTMLResponse]) -> Callable[..., HTMLResponse]:
+        """A page that answers 503 with the view's reason when the view cannot be read."""
+
+        @functools.wraps(handler)
+        def guarded_handler(request: Request, *args: Any, **kwargs: Any) -> HTMLResponse:
+            try:
+                return handler(request, *args, **kwargs)
+            except ViewUnavailable as exc:
+                window = kwargs.get("window")
+                return page(request, "error.html", status=503,
+                            window=window if window in windows else default_window,
+                            title="No data source answers", message=str(exc),
+                            hint="Reload the page to try again once they are running.")
+
+        return guarded_handler
 
     def colours() -> dict[str, str]:
         """Service colours over every service the collector knows, so they agree on all
@@ -137,6 +166,7 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
                     hint="Choose one of: " + ", ".join(windows))
 
     @router.get("/", response_class=HTMLResponse)
+    @guarded
     def overview(request: Request, window: str = default_window) -> HTMLResponse:
         if window not in windows:
             return bad_window(request, window)
@@ -152,6 +182,7 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
         )
 
     @router.get("/endpoints", response_class=HTMLResponse)
+    @guarded
     def endpoints(
         request: Request, window: str = default_window,
         sort: str = "p99", order: str = "desc",
@@ -169,6 +200,7 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
                     rows=rows, sort=sort, order=order)
 
     @router.get("/endpoint", response_class=HTMLResponse)
+    @guarded
     def endpoint(request: Request, service: str = "", name: str = "",
                  window: str = default_window) -> HTMLResponse:
         if window not in windows:
@@ -189,6 +221,7 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
                     service=service, name=name, row=row, exemplars=exemplars, findings=findings)
 
     @router.get("/traces/{trace_id:path}", response_class=HTMLResponse)
+    @guarded
     def trace(request: Request, trace_id: str, window: str = default_window) -> HTMLResponse:
         if window not in windows:
             window = default_window  # the trace itself does not depend on the window
@@ -196,12 +229,15 @@ def create_dashboard_router(view: LiveView, settings: Any) -> APIRouter:
         if doc is None:
             return page(request, "error.html", status=404, window=window, nav="",
                         title="Trace not found",
-                        message=f"The collector holds no trace {trace_id!r}.",
+                        message=(f"None of the {len(view.sources)} collectors holds trace {trace_id!r}."
+                                 if len(getattr(view, "sources", ())) > 1
+                                 else f"The collector holds no trace {trace_id!r}."),
                         hint="Exemplar traces are kept for a while; older ones are gone.")
         return page(request, "trace.html", window=window, nav="", doc=doc,
                     waterfall=present.build_waterfall(doc, colours()))
 
     @router.get("/findings", response_class=HTMLResponse)
+    @guarded
     def findings_page(request: Request, window: str = default_window) -> HTMLResponse:
         if window not in windows:
             return bad_window(request, window)
