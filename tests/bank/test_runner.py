@@ -1,5 +1,5 @@
-"""The runner: a clear error when a port is taken, and nothing left behind on SIGTERM or
-when the runner itself is killed."""
+"""The runner: a clear error when a port is taken, and nothing left behind on SIGTERM, on
+Ctrl-C (SIGINT) or when the runner itself is killed."""
 
 from __future__ import annotations
 
@@ -71,14 +71,22 @@ def test_a_taken_port_names_the_port_the_service_and_the_way_out(tmp_path, capsy
 
 
 @pytest.mark.slow
-def test_sigterm_stops_the_bank_and_every_service(tmp_path):
+@pytest.mark.parametrize(
+    "command, how",
+    [
+        (["-m", "instrumented_bank"], "sigterm"),
+        # Ctrl-C: the terminal sends SIGINT to its foreground process group, which is the
+        # runner's (the services run in sessions of their own).
+        (["-m", "critpath", "bank"], "ctrl-c"),
+    ],
+)
+def test_sigterm_or_ctrl_c_stops_the_bank_and_every_service(tmp_path, command, how):
     base = free_base_port()
     with running_receiver() as receiver:
         runner = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "instrumented_bank",
+                *command,
                 "--base-port",
                 str(base),
                 "--rate",
@@ -91,6 +99,7 @@ def test_sigterm_stops_the_bank_and_every_service(tmp_path):
             cwd=ROOT,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,
         )
         try:
             lines = []
@@ -101,14 +110,20 @@ def test_sigterm_stops_the_bank_and_every_service(tmp_path):
             assert "bank: ready" in lines[-1], "".join(lines)
             services = children_of(runner.pid)
             assert len(services) == 15
+            # The services are outside the runner's process group: a Ctrl-C reaches only it.
+            assert all(os.getpgid(pid) != runner.pid for pid in services)
             time.sleep(1.0)  # some traffic flows
-            runner.send_signal(signal.SIGTERM)
+            if how == "ctrl-c":
+                os.killpg(runner.pid, signal.SIGINT)
+            else:
+                runner.send_signal(signal.SIGTERM)
             _, rest = runner.communicate(timeout=30)
         finally:
             if runner.poll() is None:
                 runner.kill()
         assert runner.returncode == 130, rest
         assert "requests" in rest and "bank: stopping services" in rest
+        assert "Traceback" not in rest and "KeyboardInterrupt" not in rest
         assert not [pid for pid in services if alive(pid)]
         assert find_taken_port(BankSettings(base_port=base)) is None
         assert receiver.spans(), "the services flushed their spans before exiting"
