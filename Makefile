@@ -9,14 +9,19 @@ PYTEST_ARGS ?=
 
 # setup.py and the C source: the compiled decoder is rebuilt when they change.
 $(STAMP): pyproject.toml setup.py analyzer/decode/_otlpwire.c
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	  echo "make: '$(PYTHON) -m venv $(VENV)' failed: this Python has no working venv module." >&2; \
+	  echo "  On Debian or Ubuntu install it with:  sudo apt-get install python3-venv" >&2; \
+	  echo "  (or choose another Python: make PYTHON=python3.12 ...), then run make again." >&2; \
+	  exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
-## make demo: the bank, the collector and the TUI, all at once (Ctrl-C or q stops everything)
+## make demo: the bank, the collector and the TUI, all at once (q or Ctrl-C in the TUI stops
+## everything it started and says where the data is)
 demo: $(STAMP)
 	$(BIN)/critpath demo
 
