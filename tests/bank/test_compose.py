@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from collector.metrics import GRAPH_LABELS
 from instrumented_bank.settings import SERVICE_NAMES, BankSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,6 +134,56 @@ def test_prometheus_scrapes_critpath_and_grafana_is_provisioned():
         "critpath_findings_open",
     ):
         assert any(metric in q for q in queries), metric
+
+
+def test_the_service_graph_is_a_node_graph_of_the_service_graph_metrics():
+    """A Node Graph panel fed by Prometheus: one instant table query whose rows are the
+    edges (Grafana makes the nodes from them), with the ``id``, ``source`` and ``target``
+    fields the node graph needs built by ``label_join`` from the service-graph metric's
+    ``client`` and ``server`` labels, and the rate as each edge's ``mainstat``."""
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/critpath.json").read_text())
+    (panel,) = [p for p in dashboard["panels"] if p["type"] == "nodeGraph"]
+    assert panel["datasource"] == {"type": "prometheus", "uid": "prometheus"}
+    (target,) = panel["targets"]
+    assert target["format"] == "table" and target["instant"] is True
+    assert target["datasource"]["uid"] == "prometheus"
+    expr = target["expr"]
+    # The innermost expression: requests per second per (client, server) edge of the
+    # metric critpath's collector exports, with those labels.
+    inner = re.search(r"sum by \(([\w, ]+)\) \(rate\((\w+)\[", expr)
+    assert inner is not None, expr
+    grouping = [label.strip() for label in inner.group(1).split(",")]
+    assert inner.group(2) == "traces_service_graph_request_total"
+    assert grouping == ["client", "server"] and set(grouping) <= set(GRAPH_LABELS)
+    # label_join(v, dst, separator, src...): each new label and where it comes from.
+    joins = {
+        dst: (sep, [s.strip().strip('"') for s in sources.split(",")])
+        for dst, sep, sources in re.findall(
+            r'"(\w+)", "([^"]*)", ((?:"\w+"(?:, )?)+)\)', expr
+        )
+    }
+    assert expr.count("label_join(") == len(joins) == 3, joins
+    assert joins["source"] == ("", ["client"]) and joins["target"] == ("", ["server"])
+    separator, id_sources = joins["id"]
+    assert separator and id_sources == ["client", "server"]
+    # The value becomes the edge's main statistic; the table's time column goes.
+    (organize,) = [t for t in panel["transformations"] if t["id"] == "organize"]
+    assert organize["options"]["renameByName"] == {"Value": "mainstat"}
+    assert organize["options"]["excludeByName"] == {"Time": True}
+    # It sits in the service-graph row, which it starts.
+    rows = sorted(
+        (p for p in dashboard["panels"] if p["type"] == "row"), key=lambda p: p["gridPos"]["y"]
+    )
+    (graph_row,) = [r for r in rows if r["title"].startswith("Service graph")]
+    assert panel["gridPos"]["y"] == graph_row["gridPos"]["y"] + 1
+    # No two panels overlap.
+    cells = set()
+    for p in dashboard["panels"]:
+        g = p["gridPos"]
+        xs, ys = range(g["x"], g["x"] + g["w"]), range(g["y"], g["y"] + g["h"])
+        mine = {(x, y) for x in xs for y in ys}
+        assert not cells & mine, p["title"]
+        cells |= mine
 
 
 def test_every_mounted_file_exists_and_the_image_leaves_out_the_workspace():
