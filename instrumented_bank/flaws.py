@@ -2,8 +2,10 @@
 
 Each flaw names a rule id, the client and server (``service.name`` values or virtual
 peers), the endpoint where it matters and the scenarios it exists in. Informational
-entries (``long-tail``, ``tolerated-failure``, ``tolerated-read``) describe behaviour that
-is not a rule of its own; ``not_rule`` says which rule must *not* fire for that pair.
+entries (``long-tail``, ``tolerated-failure``) describe behaviour that is not a rule of its
+own, so no finding is expected for them. ``soft-dependency`` (feed -> merchant, the read
+whose failure the feed tolerates) is a rule and expected; its ``not_rule`` says which rule
+must *not* fire for that pair (``deferrable-work``: the read's result is used).
 """
 
 from __future__ import annotations

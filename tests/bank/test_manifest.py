@@ -102,3 +102,14 @@ def test_fixed_keeps_only_behaviour_not_defects():
         "deferrable-work",
         "soft-dependency",
     }
+
+
+def test_only_long_tail_and_tolerated_failure_are_informational():
+    """What flaws.py's docstring says: the soft dependency is a finding to expect (in both
+    scenarios), with deferrable-work as the rule that must not fire for it."""
+    flaws = load_flaws()
+    assert {f.rule for f in flaws if f.informational} == {"long-tail", "tolerated-failure"}
+    (soft,) = [f for f in flaws if f.rule == "soft-dependency"]
+    assert not soft.informational and soft.not_rule == "deferrable-work"
+    for scenario in SCENARIOS:
+        assert soft in expected_findings(scenario)
