@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench install test-deps screenshots clean
+.PHONY: demo test bench install build-deps test-deps screenshots clean
 
 # setup.py and the C source: the compiled decoder is rebuilt when they change.
 $(STAMP): pyproject.toml setup.py analyzer/decode/_otlpwire.c
@@ -27,12 +27,19 @@ demo: $(STAMP)
 
 ## make test: the whole suite (unit, integration, TUI, browser, end to end); installs Debian's
 ## chromium and redis-server (and docker-compose beside a docker client) if missing
-test: $(STAMP) test-deps
+test: build-deps $(STAMP) test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## make bench: the benchmarks under bench/, printed as ratios to references measured in the same run
+## (all but the 10-minute soak: run that with .venv/bin/python -m bench bench_soak)
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## make build-deps: what compiling the fast OTLP decoder needs (gcc, the Python headers), each
+## only if missing; make test runs it before the first install so CI builds the extension
+## (make demo does not: without a compiler the demo runs on the pure-Python decoder)
+build-deps:
+	@scripts/install-test-deps --build $(PYTHON)
 
 ## make test-deps: Debian's chromium (browser tests), redis-server (the bank's broker tests) and,
 ## beside a docker client, docker-compose (checks docker-compose.yml); each only if missing
