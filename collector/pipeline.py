@@ -115,6 +115,9 @@ class Pipeline:
         self._lock = threading.Lock()
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._pending_bytes = 0.0
+        # Traces taken from the buffer and not yet folded into the live state: with
+        # live_traces, tells a reader (the gate's --settle) that everything received is in.
+        self._analyzing = 0
         self._done = _RecentIds(settings.late_trace_memory)
         self._running = False
         self._last_age_scan = float("-inf")
@@ -161,6 +164,16 @@ class Pipeline:
     def live_traces(self) -> int:
         """Traces currently buffered."""
         return len(self._pending)
+
+    @property
+    def analyzing_traces(self) -> int:
+        """Traces taken out of the buffer by a flush and not yet handed to every consumer.
+
+        Set under the same lock that empties the buffer: a reader that sees
+        ``live_traces == 0`` and then ``analyzing_traces == 0`` knows every trace
+        received so far is in the live state.
+        """
+        return self._analyzing
 
     @property
     def pending_bytes(self) -> int:
@@ -263,21 +276,28 @@ class Pipeline:
         """
         with self._flush_lock:
             ready = self._take_ready(everything)
-            delivered = 0
-            # A burst that went quiet at once is assembled and delivered a slice at a time,
-            # so the spans, traces and analyses in flight stay few (and cache-warm).
-            items = list(ready.items())
-            for first in range(0, len(items), FLUSH_CHUNK):
-                chunk = dict(items[first:first + FLUSH_CHUNK])
-                spans = [span for entry in chunk.values() for span in entry.spans.values()]
-                traces = self._assemble(spans, chunk)
-                if traces:
-                    self._deliver(traces, chunk)
-                now = self._clock()
-                self._counters.analyzed([now - chunk[t.trace_id].first_seen
-                                         for t in traces if t.trace_id in chunk])
-                delivered += len(traces)
-            return delivered
+            try:
+                return self._flush_ready(ready)
+            finally:
+                self._analyzing = 0
+
+    def _flush_ready(self, ready: dict[str, _Pending]) -> int:
+        """Assemble and deliver the traces a flush took; returns how many were delivered."""
+        delivered = 0
+        # A burst that went quiet at once is assembled and delivered a slice at a time,
+        # so the spans, traces and analyses in flight stay few (and cache-warm).
+        items = list(ready.items())
+        for first in range(0, len(items), FLUSH_CHUNK):
+            chunk = dict(items[first:first + FLUSH_CHUNK])
+            spans = [span for entry in chunk.values() for span in entry.spans.values()]
+            traces = self._assemble(spans, chunk)
+            if traces:
+                self._deliver(traces, chunk)
+            now = self._clock()
+            self._counters.analyzed([now - chunk[t.trace_id].first_seen
+                                     for t in traces if t.trace_id in chunk])
+            delivered += len(traces)
+        return delivered
 
     def _take_ready(self, everything: bool) -> dict[str, _Pending]:
         """Pop quiet traces (in front: the buffer is ordered by last arrival) and traces
@@ -302,6 +322,7 @@ class Pipeline:
                 too_old = now - self._settings.max_trace_age_seconds
                 for trace_id in [t for t, e in pending.items() if e.first_seen <= too_old]:
                     ready[trace_id] = pending.pop(trace_id)
+            self._analyzing = len(ready)
             # Remember them as analyzed, so late spans are dropped rather than analyzed twice.
             self._done.extend(ready)
             self._pending_bytes -= sum(entry.nbytes for entry in ready.values())

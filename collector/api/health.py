@@ -22,7 +22,9 @@ async def readyz(runtime: Runtime) -> JSONResponse:
     """200 once the pipeline runs and the receivers listen; 503 while starting or stopping."""
     pipeline = runtime.pipeline
     body = {"status": "ready" if runtime.ready else "not ready",
-            "traces": runtime.state.traces, "live_traces": pipeline.live_traces, "pending_bytes": pipeline.pending_bytes,
+            # live_traces is read before analyzing_traces: see Pipeline.analyzing_traces.
+            "traces": runtime.state.traces, "live_traces": pipeline.live_traces,
+            "analyzing_traces": pipeline.analyzing_traces, "pending_bytes": pipeline.pending_bytes,
             "receivers": {
                 "otlp_http": runtime.http_receiver.port if runtime.http_receiver else None,
                 "otlp_grpc": runtime.grpc_receiver.port if runtime.grpc_receiver else None}}

@@ -103,6 +103,7 @@ def test_health_and_readiness(collector):
     assert collector.api.get("/healthz").json() == {"status": "ok"}
     ready = collector.api.get("/readyz")
     assert ready.status_code == 200 and ready.json()["receivers"]["otlp_http"]
+    assert {"traces", "live_traces", "analyzing_traces", "pending_bytes"} <= set(ready.json())
     collector.runtime.shutdown()
     assert collector.api.get("/readyz").status_code == 503
 

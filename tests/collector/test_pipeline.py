@@ -250,3 +250,27 @@ def test_a_burst_is_delivered_in_slices_and_every_trace_once():
     assert sorted(int(t.trace_id, 16) for t in recorder.traces) == list(range(1, total + 1))
     assert counters.snapshot().traces_analyzed == total
     assert pipeline.live_traces == 0 and pipeline.pending_bytes == 0
+
+
+def test_traces_being_analyzed_are_counted_until_every_consumer_has_them():
+    # What the gate's --settle reads: a trace out of the buffer but not yet in the live
+    # state is neither live nor analyzed, so it is counted on its own.
+    seen: list[tuple[int, int]] = []
+
+    class Watcher(Recorder):
+        def consume(self, traces: Sequence[Trace]) -> None:
+            seen.append((pipeline.live_traces, pipeline.analyzing_traces))
+            super().consume(traces)
+
+    clock, counters = Clock(), IngestCounters()
+    pipeline = Pipeline(loopback_settings(trace_wait_seconds=5.0), [Watcher()], counters,
+                        clock=clock)
+    pipeline.start()
+    pipeline._stop.set()
+    pipeline._thread.join()
+    pipeline.submit([span(1, 0), span(2, 0), span(3, 0)], 300)
+    assert (pipeline.live_traces, pipeline.analyzing_traces) == (3, 0)
+    clock.now += 6
+    assert pipeline.flush() == 3
+    assert seen == [(0, 3)]
+    assert (pipeline.live_traces, pipeline.analyzing_traces) == (0, 0)
