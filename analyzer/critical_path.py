@@ -471,15 +471,18 @@ def summarize_root(
 def what_if_saved_ns(
     trace: Trace, root_id: str, call: Span, *, on_path: Collection[str] | None = None
 ) -> int:
-    """Endpoint latency the caller would save if ``call`` were queued instead of awaited.
+    """Endpoint latency saved if ``call`` were queued instead of awaited: how much earlier
+    the root ``root_id`` would end (docs/critical-path.md, "What if a call were queued").
 
-    The critical path of ``root_id`` is recomputed with the call's subtree excluded (as
-    ``critical_path(trace, root_id, exclude={call.span_id})`` would). Where the call used
-    to be, the recomputed path hands the time back to the caller (``call``'s parent) as
-    waiting on nothing, up to the call's end, unless concurrent work the caller also
-    awaits becomes critical there instead. The saving is the caller's stretch of the
-    recomputed path that ends where the call ended, clipped to the call's window: the
-    caller could have gone on that much sooner.
+    The model reads each span on the way from the call up to the root as a *frame*: its
+    critical path is a chain of its own stretches and the children it awaited, one after
+    the other. Queued, the call returns at once (at its start), so its caller could go on
+    that much sooner; the rest of the caller's chain moves earlier with it, and the caller
+    ends earlier by as much, unless something that does not wait for the call holds it:
+    another child that had started before the call ended keeps its times, and the chain
+    cannot go on past the point where that child used to be awaited before it is done.
+    Each ancestor then sees its child end earlier by the child's saving, capped the same
+    way, up to the root. The saving is the root's, never more than the call's own time.
 
     0 when the call is not on the root's critical path (nothing in its subtree owns a
     segment: an asynchronous call, one hidden behind a slower sibling, one outside the
@@ -506,14 +509,20 @@ def what_if_saved_ns(
     ...                     span("audit", "root", 3, 8), span("cache", "root", 1, 5)])
     >>> what_if_saved_ns(trace, "root", trace.spans["audit"])  # cache holds the root until 5
     3
+    >>> #  gateway |==========|       the gateway also awaits b until 8:
+    >>> #  a       |==========|       a ends at 6 instead of 10, the gateway at 8
+    >>> #    write      |====|
+    >>> #  b       |========|
+    >>> [trace] = assemble([span("gateway", None, 0, 10), span("a", "gateway", 0, 10),
+    ...                     span("write", "a", 5, 9), span("b", "gateway", 0, 8)])
+    >>> what_if_saved_ns(trace, "gateway", trace.spans["write"])
+    2
     """
     spans = trace.spans
     parent = spans.get(call.parent_id) if call.parent_id else None
     if parent is None:
         return 0
-    start = max(call.start_ns, parent.start_ns)
-    end = min(call.end_ns, parent.end_ns)
-    if end <= start:
+    if min(call.end_ns, parent.end_ns) <= max(call.start_ns, parent.start_ns):
         return 0
     if call.span_id == root_id:
         raise ValueError(
@@ -523,43 +532,96 @@ def what_if_saved_ns(
         on_path = _with_ancestors(spans, (s.span_id for s in critical_path(trace, root_id)))
     if call.span_id not in on_path:
         return 0
-    window = _walk_window(spans, parent, root_id)
-    if window is None:
-        return 0
-    # Excluding the call changes the walk only inside its parent's frame: the walk enters
-    # the parent at the same cursor (its clamped end) and leaves it at its clamped start
-    # either way. So only that frame is walked again; the parent owns the gaps between the
-    # children it then awaits (a child's subtree tiles the child's whole clamped window).
-    low, high = window
-    kids = _candidates(parent, low, high, trace.children, spans, (call.span_id,))
-    # The parent's stretches, latest first (one split in two at a zero-length child is
-    # joined again); the saving is read off the one that holds the call's end. Each is
-    # judged once complete, and as they only get earlier, the first that ends before the
-    # call's end means none holds it.
-    stretch_low = stretch_high = None
-    cursor = high
-    i, n = 0, len(kids)
-    while True:
-        while i < n and not (kids[i] <= cursor and kids[i + 1] < cursor):
-            i += 3
-        gap_low = kids[i] if i < n else low
-        if gap_low < cursor:
-            if stretch_low == cursor:
-                stretch_low = gap_low
-            else:
-                if stretch_high is not None:
-                    if stretch_low < end <= stretch_high:  # type: ignore[operator]
-                        return end - max(stretch_low, start)  # type: ignore[type-var]
-                    if stretch_high < end:
-                        return 0
-                stretch_low, stretch_high = gap_low, cursor
-        if i >= n:
-            break
-        cursor = kids[i + 1]
-        i += 3
-    if stretch_high is not None and stretch_low < end <= stretch_high:  # type: ignore[operator]
-        return end - max(stretch_low, start)  # type: ignore[type-var]
-    return 0
+    # The frames from the call up to the root, and their windows as the walk clamps them
+    # (each to its parent's clamped window, as _candidates does), computed top down.
+    frames = [call, parent]
+    while frames[-1].span_id != root_id:
+        up = frames[-1].parent_id
+        span = spans.get(up) if up else None
+        if span is None:
+            return 0  # outside the root's tree
+        frames.append(span)
+    count = len(frames)
+    lows = [0] * count
+    highs = [0] * count
+    root = frames[-1]
+    low, high = root.start_ns, root.end_ns if root.end_ns > root.start_ns else root.start_ns
+    for level in range(count - 1, -1, -1):  # comparisons, not max/min: this runs per write
+        current = frames[level]
+        if current.start_ns > low:
+            low = current.start_ns
+        if current.end_ns < high:
+            high = current.end_ns
+        if high < low:
+            high = low
+        lows[level], highs[level] = low, high
+    # Queued, the call returns at its start: its whole window is saved in its caller's
+    # frame, then capped frame by frame.
+    saved = highs[0] - lows[0]
+    children = trace.children
+    for level in range(1, count):
+        kid_ids = children[frames[level].span_id]
+        if len(kid_ids) < 2:
+            continue  # the link alone (a client span and its server): nothing else holds it
+        frame = frames[level]
+        link_id = frames[level - 1].span_id
+        end = highs[level - 1]  # where the link used to end
+        low, high = lows[level], highs[level]
+        held = low  # the latest end, by `end`, of a child the frame also awaited
+        late = None  # ends after `end` of children started before it
+        after = None  # windows of the frame's path children that started at or after `end`
+        producer = frame.kind is _PRODUCER
+        for kid_id in kid_ids:  # each child clamped as _candidates clamps it
+            if kid_id == link_id:
+                continue
+            kid = spans[kid_id]
+            if kid.follows_from or (producer and kid.kind is _CONSUMER):
+                continue
+            kid_start, kid_end = kid.start_ns, kid.end_ns
+            if kid_start < low:
+                if kid_end <= low:
+                    continue
+                kid_start = low
+            elif kid_start >= high:
+                continue
+            if kid_end > high:
+                kid_end = high
+            elif kid_end < kid_start:
+                kid_end = kid_start
+            if kid_start < end:  # running before the link ended: it keeps its times
+                if kid_end <= end:
+                    if kid_end > held:
+                        held = kid_end
+                elif late is None:
+                    late = [kid_end]
+                else:
+                    late.append(kid_end)
+            elif kid_id in on_path:  # the chain after the link: it moves with the link
+                if after is None:
+                    after = [kid_start, kid_end]
+                else:
+                    after += (kid_start, kid_end)
+        if end - held < saved:
+            saved = end - held
+        if late is not None:
+            # A child that ends after the link ended, during a later child of the chain,
+            # holds what follows that child: the chain can move only until that child's
+            # end reaches it. (Such a child always ends inside a path child's window, or
+            # at its end; the frame's end bounds it otherwise.)
+            for kid_end in late:
+                bound = high
+                if after is not None:
+                    for i in range(0, len(after), 2):
+                        if after[i] >= kid_end:
+                            if after[i] < bound:
+                                bound = after[i]
+                        elif after[i + 1] >= kid_end and after[i + 1] < bound:
+                            bound = after[i + 1]
+                if bound - kid_end < saved:
+                    saved = bound - kid_end
+        if saved <= 0:
+            return 0
+    return saved if saved > 0 else 0
 
 
 def _with_ancestors(spans: Mapping[str, Span], span_ids: Iterable[str]) -> set[str]:
@@ -572,27 +634,3 @@ def _with_ancestors(spans: Mapping[str, Span], span_ids: Iterable[str]) -> set[s
             span = spans.get(current)
             current = span.parent_id if span is not None else None
     return marked
-
-
-def _walk_window(spans: Mapping[str, Span], span: Span, root_id: str) -> tuple[int, int] | None:
-    """``span``'s window as the walk from ``root_id`` clamps it (``None`` outside that tree).
-
-    Each child is clamped to its parent's clamped window, as :func:`_candidates` does.
-    """
-    chain = [span]
-    while chain[-1].span_id != root_id:
-        parent_id = chain[-1].parent_id
-        parent = spans.get(parent_id) if parent_id else None
-        if parent is None:
-            return None
-        chain.append(parent)
-    root = chain.pop()
-    low, high = root.start_ns, max(root.end_ns, root.start_ns)
-    for current in reversed(chain):  # comparisons, not max/min calls: this runs per write
-        if current.start_ns > low:
-            low = current.start_ns
-        if current.end_ns < high:
-            high = current.end_ns
-        if high < low:
-            high = low
-    return low, high

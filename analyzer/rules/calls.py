@@ -277,21 +277,21 @@ def requested_operation(span: Span, server: Span | None = None) -> tuple[str, st
     """The server operation a call asks for, as visible retries are matched: a name and
     a route (``None`` when no span records one).
 
-    The name is the server span's when the server is instrumented (``POST /entries``),
-    else the client span's; the route is the first of ``http.route``, ``url.template``,
-    ``url.path``, ``http.target``, ``url.full`` and ``http.url`` found in the server span,
-    then in the client span.
+    Both come from the server span when the server is instrumented (its name, ``POST
+    /entries``, is the operation it served), else from the client span: the route is the
+    first of ``http.route``, ``url.template``, ``url.path``, ``http.target``, ``url.full``
+    and ``http.url`` that span records.
     Two calls named ``POST`` by an HTTP client, one to ``/entries`` and one to
     ``/holds``, are two operations, not two attempts of one.
     """
-    name = span.name if server is None else server.name
-    for attrs in (span.attributes,) if server is None else (server.attributes, span.attributes):
-        if not attrs.keys().isdisjoint(_ROUTE_KEY_SET):
-            for key in _ROUTE_KEYS:
-                value = attrs.get(key)
-                if value is not None:
-                    return name, _first(value)
-    return name, None
+    named = span if server is None else server
+    attrs = named.attributes
+    if not attrs.keys().isdisjoint(_ROUTE_KEY_SET):
+        for key in _ROUTE_KEYS:
+            value = attrs.get(key)
+            if value is not None:
+                return named.name, _first(value)
+    return named.name, None
 
 
 def _is_request(span: Span, server: Span | None) -> bool:
@@ -1044,16 +1044,11 @@ def _fold_calls(aggregate: CallAggregate, ctx: TraceView) -> None:
         if parent_id is not None:
             call = (start, span_id, end, failed, stats, inbound_ms)
             # requested_operation, inline: most calls carry no route, so one C-level test
-            # per span usually settles it.
-            if server_span is None:
-                route = None if attrs.keys().isdisjoint(_ROUTE_KEY_SET) \
-                    else requested_operation(span)[1]
-                group = (parent_id, server, span.name, route)
-            elif attrs.keys().isdisjoint(_ROUTE_KEY_SET) \
-                    and server_span.attributes.keys().isdisjoint(_ROUTE_KEY_SET):
-                group = (parent_id, server, operation, None)
-            else:
-                group = (parent_id, server, *requested_operation(span, server_span))
+            # per call usually settles it (``operation`` is the naming span's name).
+            named = span if server_span is None else server_span
+            group = (parent_id, server, operation, None) \
+                if named.attributes.keys().isdisjoint(_ROUTE_KEY_SET) \
+                else (parent_id, server, *requested_operation(span, server_span))
             seen = siblings.get(group)
             if seen is None:
                 siblings[group] = call

@@ -103,3 +103,70 @@ def reference_path(
         start, _ = windows[root_id]
         return [Segment(root_id, start, start)]
     return [Segment(*m) for m in merged]
+
+
+def reference_saving(trace: Trace, root_id: str, call_id: str) -> int:
+    """The what-if saving of queuing ``call_id`` by a literal forward replay of the model
+    (docs/critical-path.md, "What if a call were queued").
+
+    Nothing is shared with ``analyzer.critical_path.what_if_saved_ns`` but the clamped
+    windows: each frame's chain is read off the literal walk's path, and the frame is
+    replayed forwards from where its link now ends. Each item of the chain after the link
+    (the frame's own stretches and the children it awaited) keeps its duration and
+    starts once the item before it is done and every other child that had started before
+    the link ended, and had ended by the item's original start, is done too; the frame
+    ends when its chain is done and no such child still runs.
+    """
+    if call_id == root_id:
+        return 0
+    windows, _, parents = sanitized_windows(trace, root_id)
+    if call_id not in windows:
+        return 0
+    path = reference_path(trace, root_id)
+
+    def child_of(frame: str, span_id: str) -> str | None:
+        """The child of ``frame`` above ``span_id`` (``None``: the frame itself)."""
+        while span_id != frame:
+            if parents[span_id] == frame:
+                return span_id
+            span_id = parents[span_id]
+        return None
+
+    subtree = {s.span_id for s in path if s.span_id == call_id or _below(parents, s.span_id, call_id)}
+    if not subtree:
+        return 0  # nothing beneath the call owns a segment: the root never waited for it
+    link, new_end = call_id, windows[call_id][0]  # queued: the call returns at once
+    while link != root_id:
+        frame = parents[link]
+        link_end = windows[link][1]
+        frame_end = windows[frame][1]
+        items: list[tuple[int, int]] = []  # the frame's chain after the link, in time order
+        last_kid = None
+        for segment in path:
+            if segment.start_ns < link_end or segment.end_ns > frame_end:
+                continue
+            if not (segment.span_id == frame or _below(parents, segment.span_id, frame)):
+                continue
+            kid = child_of(frame, segment.span_id)
+            if kid is None:
+                items.append((segment.start_ns, segment.end_ns))
+                last_kid = None
+            elif kid != last_kid:
+                items.append(windows[kid])
+                last_kid = kid
+        others = [windows[k] for k, p in parents.items()
+                  if p == frame and k != link and windows[k][0] < link_end]
+        cursor = new_end
+        for start, end in items:
+            held = max((e for s, e in others if e <= start), default=cursor)
+            cursor = max(cursor, held) + (end - start)
+        link, new_end = frame, max([cursor] + [e for s, e in others])
+    return windows[root_id][1] - new_end
+
+
+def _below(parents: dict[str, str], span_id: str, ancestor: str) -> bool:
+    while span_id in parents:
+        span_id = parents[span_id]
+        if span_id == ancestor:
+            return True
+    return False

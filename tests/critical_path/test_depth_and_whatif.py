@@ -119,6 +119,93 @@ def test_what_if_savings_do_not_count_time_a_sibling_takes_over():
     assert what_if_saved_ns(trace, "root", trace.spans["audit"]) == 3
 
 
+# The saving climbs from the call's caller up to the root: each frame ends earlier by its
+# awaited child's saving, unless other work it also awaits holds it (docs/critical-path.md).
+# (name, drawing, queued call, expected saving of the root)
+CLIMB_CASES = [
+    (
+        "nothing else holds the root: the caller's whole saving reaches it",
+        """
+        time     0    5    10   15   20
+        gateway  |===================|
+          a      |===================|
+            w              |=======|
+          b      |=====|
+        """,
+        "w", 8,  # a answers at 12 instead of 20; b was done at 6
+    ),
+    (
+        "a concurrent sibling holds the root: only the time past it is saved",
+        """
+        time     0    5    10   15   20
+        gateway  |===================|
+          a      |===================|
+            w              |=======|
+          b      |===============|
+        """,
+        "w", 4,  # a answers at 12, but the gateway still waits for b until 16
+    ),
+    (
+        "each level caps the saving with what else it awaits",
+        """
+        time     0    5    10   15   20
+        gateway  |===================|
+          a      |===================|
+            c     |=================|
+              w        |==========|
+            d    |==========|
+          b      |=============|
+        """,
+        # c answers at 8 (saves 11); a still waits for d until 11, then does its last
+        # 1: done at 12 (saves 8); the gateway still waits for b until 14 (saves 6).
+        "w", 6,
+    ),
+    (
+        "work after the link moves earlier with it until a child that was running holds it",
+        """
+        time     0    5    10   15   20
+        gateway  |===================|
+          a      |=========|
+            w         |===|
+          c                 |====|
+          b      |============|
+        """,
+        # a answers at 6 (saves 4); 10..11, c and 16..20 follow it 4 earlier, but b runs
+        # until 13: the gateway's own work after c cannot start before 13 (saves 3).
+        "w", 3,
+    ),
+    (
+        "a call sticking out of its caller's window saves the part inside it",
+        """
+        time     0    5    10   15   20
+        gateway  |===================|
+          a      |===================|   end=25
+            w              |===========|   end=25
+        """,
+        "w", 10,  # the walk clamps a and w to the gateway's window: w holds a 10..20
+    ),
+    (
+        "hidden behind a slower sibling in its caller: nothing to save",
+        """
+        time     0    5    10   15   20
+        gateway  |===================|
+          a      |===================|
+            w       |=====|
+            x      |=============|
+        """,
+        "w", 0,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("drawing", "call", "saved"), [c[1:] for c in CLIMB_CASES], ids=[c[0] for c in CLIMB_CASES]
+)
+def test_what_if_savings_climb_to_the_root(drawing, call, saved):
+    [trace] = assemble(spans(drawing))
+    assert what_if_saved_ns(trace, "gateway", trace.spans[call]) == saved
+
+
 # (name, drawing, depth of the primary path, deepest service depth in the trace)
 DEPTH_CASES = [
     (

@@ -119,3 +119,27 @@ def account_read(b: TraceBuilder, i: int, accounts_ms: float = 20, *, attrs: dic
                 error=error_type is not None):
         call(b, i, "gateway", "accounts", "GET /accounts/{id}", 5, end,
              attrs if attrs is not None else http("GET"), client_error_type=error_type)
+
+
+def fan_out(b: TraceBuilder, i: int, prices_ms: float, *, audit_fails: bool = False) -> None:
+    """``POST /checkout`` on the gateway, calling orders and, in parallel, prices; orders
+    writes to audit and does not need the answer::
+
+        gateway  |0=================================================100|
+        orders   |0=================================================100|  (POST /orders)
+          audit                        |50==================90|         (POST /audit)
+        prices   |0=========================(prices_ms)|                (GET /prices)
+
+    Queued, the audit frees 40 ms in orders (it answers at 60: 49 ms of work before the
+    call, 9 after); the gateway answers when both orders and prices have, at
+    max(60, prices_ms), so it saves 20 ms with prices_ms = 80 and the full 40 ms when
+    prices is done by 60.
+    """
+    with b.span("gateway", "POST /checkout", at(i, 0), at(i, 100), kind="server",
+                attributes={"http.request.method": "POST"}):
+        with b.span("gateway", "POST", at(i, 0), at(i, 100), kind="client",
+                    attributes=http("POST", 2000)):
+            with b.span("orders", "POST /orders", at(i, 1), at(i, 99), kind="server"):
+                call(b, i, "orders", "audit", "POST /audit", 50, 90, http("POST", 1000),
+                     error=audit_fails)
+        call(b, i, "gateway", "prices", "GET /prices", 0, prices_ms, http("GET", 2000))

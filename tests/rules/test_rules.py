@@ -11,7 +11,17 @@ import pytest
 
 from analyzer.config import AnalysisConfig
 from analyzer.rules import Finding
-from tests.rules.scenarios import MS, account_read, at, call, findings, http, traces, transfer
+from tests.rules.scenarios import (
+    MS,
+    account_read,
+    at,
+    call,
+    fan_out,
+    findings,
+    http,
+    traces,
+    transfer,
+)
 from tests.support.sdk import TraceBuilder
 
 FIVE = range(5)  # AnalysisConfig's default minimum number of observations
@@ -60,6 +70,31 @@ def test_savings_count_only_the_wait_not_a_concurrent_read_the_caller_still_need
     assert finding.rule == "deferrable-work"
     assert finding.evidence["saved_p50_ms"] == 20.0
     assert finding.evidence["saved_p99_ms"] == 20.0
+
+
+@pytest.mark.parametrize(
+    ("prices_ms", "saved_ms"),
+    [
+        # orders answers at 60 instead of 100, but prices holds the gateway until 80.
+        pytest.param(80, 20.0, id="a-concurrent-call-holds-the-endpoint"),
+        # prices is done at 40: nothing else holds the gateway, orders' 40 ms reach it.
+        pytest.param(40, 40.0, id="nothing-else-holds-the-endpoint"),
+        # prices ends at 60, exactly when orders would now answer.
+        pytest.param(60, 40.0, id="concurrent-call-done-just-in-time"),
+        # prices ends at 99, 1 ms before the gateway: that is all queuing saves it.
+        pytest.param(99, 1.0, id="a-concurrent-call-almost-as-long-as-the-endpoint"),
+    ],
+)
+def test_savings_are_the_endpoints_not_the_callers(prices_ms, saved_ms):
+    b = TraceBuilder()
+    for i in FIVE:
+        fan_out(b, i, prices_ms, audit_fails=i in (1, 3))
+    [finding] = findings(b)
+    assert (finding.client, finding.server, finding.endpoint) == (
+        "orders", "audit", "gateway POST /checkout")
+    assert finding.evidence["call_p50_ms"] == 40.0
+    assert finding.evidence["saved_p50_ms"] == saved_ms
+    assert finding.evidence["saved_p99_ms"] == saved_ms
 
 
 def test_tolerated_read_is_a_soft_dependency_never_deferrable():
