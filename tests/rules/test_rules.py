@@ -505,6 +505,73 @@ def test_critical_path_depth(config, expected):
     )
 
 
+# -- too few observations say nothing, for every rule -------------------------------------
+
+
+def inverted_timeouts(b: TraceBuilder, requests: int) -> None:
+    """One ledger call a request, its 1500 ms timeout over accounts' 1000 ms budget."""
+    for i in range(requests):
+        chain(b, i, 1000, 1500)
+
+
+def retries_over_budget(b: TraceBuilder, requests: int) -> None:
+    """Three ledger calls a request (two failed attempts and a third), 1070 ms in all."""
+    for i in range(requests):
+        chain(b, i, 1000, 400, ((20, 370), (380, 730), (740, 1090)))
+
+
+def tolerated_reads(b: TraceBuilder, requests: int) -> None:
+    """One audit read a request, failing harmlessly in the second request."""
+    for i in range(requests):
+        transfer(b, i, audit_fails=i == 1, audit_method="GET")
+
+
+def three_deep(b: TraceBuilder, requests: int) -> None:
+    """gateway → accounts → ledger on every critical path: depth 3."""
+    for i in range(requests):
+        chain(b, i, 1000, 500)
+
+
+# (name, how a request is drawn, requests, config, expected (rule, evidence cause) findings)
+THRESHOLD_CASES = [
+    ("inverted timeout: 4 calls under 5 say nothing",
+     inverted_timeouts, 4, AnalysisConfig(min_observations=5), []),
+    ("inverted timeout: 5 calls at 5 speak",
+     inverted_timeouts, 5, AnalysisConfig(min_observations=5),
+     [("timeout-inversion", "timeout")]),
+    ("retries: 6 calls (2 requests) under the rule's own 7 say nothing",
+     retries_over_budget, 2, AnalysisConfig(rule_min_observations={"timeout-inversion": 7}), []),
+    ("retries: 6 calls (2 requests) at the rule's own 6 speak",
+     retries_over_budget, 2, AnalysisConfig(rule_min_observations={"timeout-inversion": 6}),
+     [("timeout-inversion", "retries")]),
+    ("depth: 4 traces under 5 say nothing",
+     three_deep, 4, AnalysisConfig(default_depth_budget=2, min_observations=5), []),
+    ("depth: 5 traces at 5 speak",
+     three_deep, 5, AnalysisConfig(default_depth_budget=2, min_observations=5),
+     [("critical-path-depth", None)]),
+    ("depth: the rule's own threshold, 5 traces under 6 say nothing",
+     three_deep, 5, AnalysisConfig(default_depth_budget=2,
+                                   rule_min_observations={"critical-path-depth": 6}), []),
+    ("soft dependency: 4 reads under 5 say nothing",
+     tolerated_reads, 4, AnalysisConfig(min_observations=5), []),
+    ("soft dependency: 5 reads at 5 speak",
+     tolerated_reads, 5, AnalysisConfig(min_observations=5), [("soft-dependency", None)]),
+    ("soft dependency: the rule's own threshold, 5 reads under 6 say nothing",
+     tolerated_reads, 5, AnalysisConfig(rule_min_observations={"soft-dependency": 6}), []),
+]
+
+
+@pytest.mark.parametrize(
+    ("draw", "requests", "config", "expected"),
+    [c[1:] for c in THRESHOLD_CASES],
+    ids=[c[0] for c in THRESHOLD_CASES],
+)
+def test_every_rule_needs_its_minimum_of_observations(draw, requests, config, expected):
+    b = TraceBuilder()
+    draw(b, requests)
+    assert [(f.rule, f.evidence.get("cause")) for f in findings(b, config)] == expected
+
+
 # -- ordering and the report shape --------------------------------------------------------
 
 
