@@ -23,6 +23,8 @@ ANALYSIS_ATTRIBUTES: frozenset[str] = frozenset({
     "messaging.operation.type",
     # what a call does (reads vs writes) and how it ended
     "http.request.method", "http.method", "http.route", "url.path",
+    # which operation a client-only call asked for (retries of one operation, rules/calls)
+    "url.template", "http.target", "url.full", "http.url",
     "http.response.status_code", "http.status_code",
     "rpc.system", "rpc.service", "rpc.method", "rpc.grpc.status_code",
     "error.type", "exception.type", "exception.message",
