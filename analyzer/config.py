@@ -11,8 +11,12 @@ error naming the key and the valid ones rather than a setting silently ignored::
     extra_timeout_keys = ["http.request.header.x-my-deadline-ms"]
     disable = ["soft-dependency"]
 
+    [rules.missing-timeout]
+    critical_share = 0.5                  # critical when on the path in >= half the calls
+
     [rules.deferrable-work]
     min_observations = 20
+    min_saving_ms = 0                     # speak only when the p99 saving exceeds this
 
     [rules.critical-path-depth]
     budget = 4                            # every endpoint
@@ -85,7 +89,9 @@ class AnalysisConfig:
     disabled_rules: frozenset[str] = frozenset()
     min_observed_timeouts: int = 2
     timeout_cluster_tolerance: float = 0.1
+    missing_timeout_critical_share: float = 0.5
     min_tolerated_failures: int = 1
+    deferrable_min_saving_ms: float = 0.0
     fail_on: tuple[str, ...] = DEFAULT_FAIL_ON
     new_findings: str = "info"
 
@@ -149,11 +155,20 @@ class AnalysisConfig:
                     kwargs["timeout_cluster_tolerance"] = _fraction(
                         "rules.missing-timeout.cluster_tolerance", table["cluster_tolerance"]
                     )
-            elif rule == "deferrable-work" and "min_tolerated_failures" in table:
-                kwargs["min_tolerated_failures"] = _count(
-                    "rules.deferrable-work.min_tolerated_failures",
-                    table["min_tolerated_failures"], minimum=1,
-                )
+                if "critical_share" in table:
+                    kwargs["missing_timeout_critical_share"] = _fraction(
+                        "rules.missing-timeout.critical_share", table["critical_share"]
+                    )
+            elif rule == "deferrable-work":
+                if "min_tolerated_failures" in table:
+                    kwargs["min_tolerated_failures"] = _count(
+                        "rules.deferrable-work.min_tolerated_failures",
+                        table["min_tolerated_failures"], minimum=1,
+                    )
+                if "min_saving_ms" in table:
+                    kwargs["deferrable_min_saving_ms"] = _non_negative(
+                        "rules.deferrable-work.min_saving_ms", table["min_saving_ms"]
+                    )
             elif rule == "critical-path-depth":
                 if "budget" in table:
                     kwargs["default_depth_budget"] = _count(
@@ -187,9 +202,10 @@ class AnalysisConfig:
 _RULES_KEYS: tuple[str, ...] = ("min_observations", "timeout_keys", "extra_timeout_keys", "disable")
 _GATE_KEYS: tuple[str, ...] = ("fail_on", "new_findings")
 _RULE_TABLE_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "missing-timeout": ("min_observations", "min_observed_timeouts", "cluster_tolerance"),
+    "missing-timeout": ("min_observations", "min_observed_timeouts", "cluster_tolerance",
+                        "critical_share"),
     "timeout-inversion": ("min_observations",),
-    "deferrable-work": ("min_observations", "min_tolerated_failures"),
+    "deferrable-work": ("min_observations", "min_tolerated_failures", "min_saving_ms"),
     "soft-dependency": ("min_observations",),
     "critical-path-depth": ("min_observations", "budget", "budgets"),
 })
@@ -242,4 +258,12 @@ def _fraction(path: str, value: object) -> float:
         raise AnalysisConfigError(f"{path}: expected a number, got {_kind(value)}")
     if not 0 <= value <= 1:
         raise AnalysisConfigError(f"{path}: must be between 0 and 1, got {value}")
+    return float(value)
+
+
+def _non_negative(path: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AnalysisConfigError(f"{path}: expected a number, got {_kind(value)}")
+    if not 0 <= value < float("inf"):  # also refuses nan and inf
+        raise AnalysisConfigError(f"{path}: must be a finite number of at least 0, got {value}")
     return float(value)

@@ -27,9 +27,12 @@ def _ms(ns: int | float | None) -> float | None:
 
 
 def _fmt(ms: float | None) -> str:
-    """A duration for a message: ``"1200 ms"``, ``"3.5 ms"``, ``"?"`` when unknown."""
+    """A duration for a message: ``"1200 ms"``, ``"3.5 ms"``, ``"?"`` when unknown
+    (``"0.004 ms"`` rather than a misleading ``"0.0 ms"``)."""
     if ms is None:
         return "?"
+    if 0 < ms < 0.05:
+        return f"{ms:.3f} ms"
     return f"{ms:.0f} ms" if ms >= 10 or ms == int(ms) else f"{ms:.1f} ms"
 
 
@@ -74,16 +77,29 @@ def observed_timeout_ms(stats: CallStats, config: AnalysisConfig) -> float | Non
     return None
 
 
+def _on_critical_path(stats: CallStats, share: float) -> bool:
+    """The call is *on* its endpoint's critical path: in at least ``share`` of its calls
+    (and in one at least, so a share of 0 means "ever").
+
+    Once is not enough: a call that owned a sliver of the path in one trace out of many
+    only stalls the user when it stalls far beyond its usual time, and calling every such
+    call critical buries the calls that hold up every request. Compared as ``k / n``
+    (correctly rounded), so 3 of 6 meets 0.5 exactly.
+    """
+    return stats.on_critical > 0 and stats.on_critical / stats.calls >= share
+
+
 def missing_timeout(key: CallKey, stats: CallStats, config: AnalysisConfig) -> Finding | None:
     """The caller sets no timeout on an HTTP/RPC call: neither declared nor observed."""
     if stats.calls < config.min_observations_for("missing-timeout") or stats.requests == 0:
         return None
     if stats.declared > 0 or observed_timeout_ms(stats, config) is not None:
         return None
-    critical = stats.on_critical > 0
+    critical = _on_critical_path(stats, config.missing_timeout_critical_share)
     latency = _latency_evidence(stats.latency)
-    where = (f" on the critical path of {key.endpoint}" if critical
-             else f" (endpoint {key.endpoint})")
+    share = f"{stats.on_critical} of {stats.calls} calls"
+    where = (f" on the critical path of {key.endpoint} in {share}" if critical
+             else f" (endpoint {key.endpoint}, on its critical path in {share})")
     message = (
         f"{key.client} calls {key.server} ({key.operation}) with no timeout (none declared, "
         f"none seen firing){where}: "
@@ -99,6 +115,7 @@ def missing_timeout(key: CallKey, stats: CallStats, config: AnalysisConfig) -> F
             "operation": key.operation,
             "calls": stats.calls,
             "on_critical_path": stats.on_critical,
+            "critical_path_share": round(stats.on_critical / stats.calls, 3),
             "errors": stats.errors,
             "observed_timeouts": stats.timeouts,
             **latency,
@@ -179,7 +196,11 @@ def _tolerated(stats: CallStats, config: AnalysisConfig) -> bool:
 
 
 def deferrable_work(key: CallKey, stats: CallStats, config: AnalysisConfig) -> Finding | None:
-    """A write on the critical path whose result the caller does not need: queue it."""
+    """A write on the critical path whose result the caller does not need: queue it.
+
+    Silent unless queueing it would save the endpoint more than
+    ``config.deferrable_min_saving_ms`` at p99 (0: any saving at all).
+    """
     if stats.calls < config.min_observations_for("deferrable-work"):
         return None
     if stats.writes <= stats.reads or stats.on_critical == 0 or stats.followed > 0:
@@ -188,6 +209,10 @@ def deferrable_work(key: CallKey, stats: CallStats, config: AnalysisConfig) -> F
         return None
     saved_p50 = stats.savings.quantile_ms(0.5)
     saved_p99 = stats.savings.quantile_ms(0.99)
+    if saved_p99 is None or saved_p99 <= config.deferrable_min_saving_ms:
+        # Queued, it would not answer any sooner (a concurrent call the caller also awaits
+        # ends as late): advice to re-architect for no gain is noise.
+        return None
     message = (
         f"{key.client} waits on a write to {key.server} ({key.operation}) on the critical "
         f"path of {key.endpoint}, yet ignores its failures ({stats.tolerated} of "

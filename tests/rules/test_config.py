@@ -17,10 +17,12 @@ disable = ["soft-dependency"]
 [rules.missing-timeout]
 min_observed_timeouts = 3
 cluster_tolerance = 0.05
+critical_share = 0.25
 
 [rules.deferrable-work]
 min_observations = 20
 min_tolerated_failures = 2
+min_saving_ms = 1.5
 
 [rules.critical-path-depth]
 budget = 4
@@ -43,7 +45,9 @@ def test_a_full_config_file():
     assert config.disabled_rules == frozenset({"soft-dependency"})
     assert config.min_observed_timeouts == 3
     assert config.timeout_cluster_tolerance == 0.05
+    assert config.missing_timeout_critical_share == 0.25
     assert config.min_tolerated_failures == 2
+    assert config.deferrable_min_saving_ms == 1.5
     assert config.min_observations_for("deferrable-work") == 20
     assert config.min_observations_for("missing-timeout") == 3
     assert config.depth_budget("bank-gateway POST /transfers") == 5
@@ -57,6 +61,16 @@ def test_no_config_at_all_fails_on_critical_findings_and_has_no_budgets():
     assert config == AnalysisConfig()
     assert config.fail_on == ("critical",)
     assert config.depth_budget("any endpoint") is None
+    assert config.missing_timeout_critical_share == 0.5
+    assert config.deferrable_min_saving_ms == 0.0
+
+
+def test_whole_numbers_are_fine_for_the_share_and_the_saving():
+    config = AnalysisConfig.from_mapping(tomllib.loads(
+        "[rules.missing-timeout]\ncritical_share = 1\n"
+        "[rules.deferrable-work]\nmin_saving_ms = 5\n"))
+    assert config.missing_timeout_critical_share == 1.0
+    assert config.deferrable_min_saving_ms == 5.0
 
 
 def test_timeout_keys_replace_the_defaults():
@@ -80,7 +94,8 @@ def test_config_mappings_are_read_only():
         pytest.param("[gate]\nfail-on = []", "[gate]: unknown key 'fail-on'; valid keys: "
                      "fail_on, new_findings", id="unknown-gate-key"),
         pytest.param("[rules.deferrable-work]\nbudget = 3", "[rules.deferrable-work]: unknown key "
-                     "'budget'; valid keys: min_observations, min_tolerated_failures",
+                     "'budget'; valid keys: min_observations, min_tolerated_failures, "
+                     "min_saving_ms",
                      id="unknown-rule-table-key"),
         pytest.param("[gate]\nfail_on = [\"critcal\"]", "gate.fail_on: unknown value 'critcal'; "
                      "valid: critical, warning, info, missing-timeout, timeout-inversion, "
@@ -105,6 +120,23 @@ def test_config_mappings_are_read_only():
                      "number", id="fractional-endpoint-budget"),
         pytest.param("[rules.missing-timeout]\ncluster_tolerance = 2", "rules.missing-timeout."
                      "cluster_tolerance: must be between 0 and 1, got 2", id="tolerance-above-one"),
+        pytest.param("[rules.missing-timeout]\nshare = 0.5", "[rules.missing-timeout]: unknown "
+                     "key 'share'; valid keys: min_observations, min_observed_timeouts, "
+                     "cluster_tolerance, critical_share", id="unknown-missing-timeout-key"),
+        pytest.param("[rules.missing-timeout]\ncritical_share = 1.5", "rules.missing-timeout."
+                     "critical_share: must be between 0 and 1, got 1.5", id="share-above-one"),
+        pytest.param("[rules.missing-timeout]\ncritical_share = -0.1", "rules.missing-timeout."
+                     "critical_share: must be between 0 and 1, got -0.1", id="negative-share"),
+        pytest.param("[rules.missing-timeout]\ncritical_share = \"50%\"", "rules.missing-"
+                     "timeout.critical_share: expected a number, got a string", id="share-string"),
+        pytest.param("[rules.deferrable-work]\nmin_saving_ms = -1", "rules.deferrable-work."
+                     "min_saving_ms: must be a finite number of at least 0, got -1",
+                     id="negative-saving"),
+        pytest.param("[rules.deferrable-work]\nmin_saving_ms = inf", "rules.deferrable-work."
+                     "min_saving_ms: must be a finite number of at least 0, got inf",
+                     id="infinite-saving"),
+        pytest.param("[rules.deferrable-work]\nmin_saving_ms = false", "rules.deferrable-work."
+                     "min_saving_ms: expected a number, got a boolean", id="boolean-saving"),
         pytest.param("rules = 3", "[rules]: expected a table, got an integer", id="rules-not-a-table"),
     ],
 )

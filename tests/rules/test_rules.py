@@ -97,6 +97,36 @@ def test_savings_are_the_endpoints_not_the_callers(prices_ms, saved_ms):
     assert finding.evidence["saved_p99_ms"] == saved_ms
 
 
+def test_a_write_that_would_save_the_endpoint_nothing_is_not_worth_queueing():
+    # prices ends exactly with the gateway (0..100): orders (and its audit) is on the
+    # critical path in 4 of 5 traces, yet queued, the gateway still waits for prices.
+    b = TraceBuilder()
+    for i in FIVE:
+        fan_out(b, i, 100, audit_fails=i in (1, 3))
+    assert findings(b) == []
+
+
+@pytest.mark.parametrize(
+    ("prices_ms", "min_saving_ms", "speaks"),
+    [
+        # The minimum is exclusive: the p99 saving must exceed it.
+        pytest.param(99, 0.0, True, id="1ms-saved-default-minimum"),
+        pytest.param(99, 0.5, True, id="1ms-saved-over-0.5"),
+        pytest.param(99, 1.0, False, id="1ms-saved-not-over-1"),
+        pytest.param(80, 19.9, True, id="20ms-saved-over-19.9"),
+        pytest.param(80, 20.0, False, id="20ms-saved-not-over-20"),
+        pytest.param(100, 0.0, False, id="nothing-saved"),
+    ],
+)
+def test_deferrable_work_needs_a_p99_saving_over_the_minimum(prices_ms, min_saving_ms, speaks):
+    b = TraceBuilder()
+    for i in FIVE:
+        fan_out(b, i, prices_ms, audit_fails=i in (1, 3))
+    found = findings(b, AnalysisConfig(deferrable_min_saving_ms=min_saving_ms))
+    assert rules_of(found) == ([("deferrable-work", "warning", "orders", "audit")] if speaks
+                               else [])
+
+
 def test_tolerated_read_is_a_soft_dependency_never_deferrable():
     b = TraceBuilder()
     for i in FIVE:
@@ -198,6 +228,7 @@ def test_call_without_timeout_on_the_critical_path_is_critical():
         "operation": "GET /accounts/{id}",
         "calls": 5,
         "on_critical_path": 5,
+        "critical_path_share": 1.0,
         "errors": 0,
         "observed_timeouts": 0,
         "p50_ms": 30.0,
@@ -209,7 +240,7 @@ def test_call_without_timeout_on_the_critical_path_is_critical():
     assert finding.message == (
         "gateway calls accounts (GET /accounts/{id}) with no timeout (none declared, none seen "
         "firing) on the critical path of "
-        "gateway GET /accounts/{id}: if accounts stalls, every request waits with it "
+        "gateway GET /accounts/{id} in 5 of 5 calls: if accounts stalls, every request waits with it "
         "(longest call seen 50 ms); set a client timeout below the caller's own budget and "
         "send it as a deadline header."
     )
@@ -284,9 +315,63 @@ def test_call_hidden_behind_a_slower_sibling_is_only_a_warning():
     [finding] = findings(b)
     assert (finding.rule, finding.severity, finding.server) == ("missing-timeout", "warning", "accounts")
     assert finding.evidence["on_critical_path"] == 0
+    assert finding.evidence["critical_path_share"] == 0.0
     assert finding.message.startswith(
         "gateway calls accounts (GET /profile) with no timeout (none declared, none seen firing) "
-        "(endpoint gateway GET /dashboard):")
+        "(endpoint gateway GET /dashboard, on its critical path in 0 of 5 calls):")
+
+
+def dashboard(b: TraceBuilder, i: int, accounts_ms: float) -> None:
+    """``GET /dashboard``: ledger (with a timeout) 5..95 and, alongside, accounts (none)
+    10..(10 + accounts_ms). Past 85 ms accounts outlasts ledger and owns the path's end."""
+    with b.span("gateway", "GET /dashboard", at(i, 0), at(i, 100), kind="server"):
+        call(b, i, "gateway", "ledger", "GET /history", 5, 95, http("GET", 2000))
+        call(b, i, "gateway", "accounts", "GET /profile", 10, 10 + accounts_ms, http("GET"))
+
+
+@pytest.mark.parametrize(
+    ("slow", "config", "severity"),
+    [
+        # Default share 0.5: on the path in 3 of 6 calls is "on the path", 2 of 6 is not.
+        pytest.param(3, AnalysisConfig(), "critical", id="half-the-calls"),
+        pytest.param(2, AnalysisConfig(), "warning", id="just-under-half"),
+        # One call of six, as compose-post -> unique-id in the DeathStarBench traces.
+        pytest.param(1, AnalysisConfig(), "warning", id="once-is-not-on-the-path"),
+        pytest.param(1, AnalysisConfig(missing_timeout_critical_share=1 / 6), "critical",
+                     id="share-lowered-to-one-in-six"),
+        # A share of 0 is the old rule: on the path in any call at all, but at least one.
+        pytest.param(1, AnalysisConfig(missing_timeout_critical_share=0.0), "critical",
+                     id="share-0-means-ever"),
+        pytest.param(0, AnalysisConfig(missing_timeout_critical_share=0.0), "warning",
+                     id="share-0-never-on-the-path"),
+        pytest.param(5, AnalysisConfig(missing_timeout_critical_share=1.0), "warning",
+                     id="share-1-needs-every-call"),
+        pytest.param(6, AnalysisConfig(missing_timeout_critical_share=1.0), "critical",
+                     id="share-1-every-call"),
+    ],
+)
+def test_missing_timeout_is_critical_when_on_the_path_in_enough_of_its_calls(
+        slow, config, severity):
+    b = TraceBuilder()
+    for i in range(6):
+        dashboard(b, i, 88 if i < slow else 10)  # ends at 98 (on the path) or 20 (hidden)
+    [finding] = findings(b, config)
+    assert (finding.rule, finding.severity, finding.client, finding.server) == (
+        "missing-timeout", severity, "gateway", "accounts")
+    assert finding.evidence["calls"] == 6
+    assert finding.evidence["on_critical_path"] == slow
+    assert finding.evidence["critical_path_share"] == round(slow / 6, 3)
+    head = ("gateway calls accounts (GET /profile) with no timeout (none declared, none seen "
+            "firing)")
+    if severity == "critical":
+        where = f" on the critical path of gateway GET /dashboard in {slow} of 6 calls: "
+    else:
+        where = f" (endpoint gateway GET /dashboard, on its critical path in {slow} of 6 calls): "
+    longest = "88 ms" if slow else "10 ms"
+    assert finding.message == (
+        f"{head}{where}if accounts stalls, every request waits with it (longest call seen "
+        f"{longest}); set a client timeout below the caller's own budget and send it as a "
+        f"deadline header.")
 
 
 def test_database_driver_calls_are_not_asked_for_a_timeout():
