@@ -328,10 +328,14 @@ def build_graph(
     says the call is on it (a virtual peer never owns a segment: its client span does).
     """
     kinds = {str(doc["name"]): str(doc.get("kind", "service")) for doc in services}
-    on_path = [
-        {row.service, USER} | {share.name for share in row.profile if share.share > 0}
-        for row in endpoints
-    ]
+    # Name → the endpoints whose critical path it is on (the users are on every one).
+    on_path: dict[str, set[int]] = {USER: set(range(len(endpoints)))}
+    for position, row in enumerate(endpoints):
+        on_path.setdefault(row.service, set()).add(position)
+        for share in row.profile:
+            if share.share > 0:
+                on_path.setdefault(share.name, set()).add(position)
+    nowhere: set[int] = set()
     flagged = {
         (finding.client, finding.server)
         for finding in findings
@@ -342,8 +346,8 @@ def build_graph(
         client, server = str(doc["client"]), str(doc["server"])
         kinds.setdefault(client, "virtual" if client == USER else "service")
         kinds.setdefault(server, "service")
-        critical = (client, server) in flagged or any(
-            client in names and server in names for names in on_path
+        critical = (client, server) in flagged or not on_path.get(client, nowhere).isdisjoint(
+            on_path.get(server, nowhere)
         )
         outgoing.setdefault(client, []).append(
             GraphEdge(
@@ -450,6 +454,7 @@ def _finding_rows(
 ) -> tuple[FindingRow, ...]:
     rows = []
     seen: dict[str, int] = {}
+    paths = _PathIndex(endpoints)
     for index, doc in enumerate(docs):
         client, server = doc.get("client"), doc.get("server")
         endpoint, service = doc.get("endpoint"), doc.get("service")
@@ -473,7 +478,7 @@ def _finding_rows(
                 server=server,
                 endpoint=endpoint,
                 service=service,
-                affected=_affected(endpoint, client, server, service, endpoints),
+                affected=paths.affected(endpoint, client, server, service),
                 suggestion=suggest(doc),
             )
         )
@@ -489,30 +494,53 @@ def _subject(
     return endpoint or service or client or server or "—"
 
 
-def _affected(
-    endpoint: str | None,
-    client: str | None,
-    server: str | None,
-    service: str | None,
-    endpoints: Sequence[EndpointRow],
-) -> tuple[str, ...]:
-    """The endpoint a finding names, else the endpoints whose critical path crosses its subject.
+class _PathIndex:
+    """Which endpoints' critical paths cross each service, indexed once per report.
 
-    A call counts when both ends own part of the endpoint's critical path; a peer that
-    never owns any (a database, an uninstrumented service) counts through its client.
+    A finding's affected endpoints are then a set intersection per finding, not a scan of
+    every endpoint's profile: findings × endpoints × services was most of a large
+    report's shaping time.
     """
-    if endpoint:
-        return (endpoint,)
-    seen = {share.name for row in endpoints for share in row.profile if share.share > 0}
-    wanted = [
-        name for name in (client, server, service) if name and (name in seen or name == client)
-    ]
 
-    def on_path(row: EndpointRow, name: str) -> bool:
-        return name == row.service or any(s.name == name and s.share > 0 for s in row.profile)
+    def __init__(self, endpoints: Sequence[EndpointRow]) -> None:
+        self._endpoints = endpoints
+        self._owners: set[str] = set()
+        """Names owning part of some endpoint's critical path."""
+        self._crossing: dict[str, set[int]] = {}
+        """Name → positions (in ``endpoints``) of the endpoints whose path it is on."""
+        for position, row in enumerate(endpoints):
+            self._crossing.setdefault(row.service, set()).add(position)
+            for share in row.profile:
+                if share.share > 0:
+                    self._owners.add(share.name)
+                    self._crossing.setdefault(share.name, set()).add(position)
 
-    hits = [row for row in endpoints if wanted and all(on_path(row, name) for name in wanted)]
-    return tuple(row.key for row in sorted(hits, key=lambda r: (-r.p99_ms, r.key)))
+    def affected(
+        self,
+        endpoint: str | None,
+        client: str | None,
+        server: str | None,
+        service: str | None,
+    ) -> tuple[str, ...]:
+        """The endpoint a finding names, else the endpoints whose critical path crosses its
+        subject, slowest first.
+
+        A call counts when both ends own part of the endpoint's critical path (the
+        endpoint's own service counts as on it); a peer that never owns any (a database,
+        an uninstrumented service) counts through its client.
+        """
+        if endpoint:
+            return (endpoint,)
+        wanted = [
+            name
+            for name in (client, server, service)
+            if name and (name in self._owners or name == client)
+        ]
+        if not wanted:
+            return ()
+        hits = set.intersection(*(self._crossing.get(name, set()) for name in wanted))
+        rows = sorted((self._endpoints[i] for i in hits), key=lambda r: (-r.p99_ms, r.key))
+        return tuple(row.key for row in rows)
 
 
 def suggest(finding: Mapping[str, Any]) -> str:

@@ -515,8 +515,18 @@ def empty_report() -> dict[str, Any]:
     }
 
 
-def big_report(services: int = 200, endpoints: int = 1000, generation: int = 0) -> dict[str, Any]:
-    """A report of a large estate; ``generation`` varies the numbers as a live refresh would."""
+def big_report(
+    services: int = 200,
+    endpoints: int = 1000,
+    generation: int = 0,
+    findings: int = 300,
+    first_endpoint: int = 0,
+) -> dict[str, Any]:
+    """A report of a large estate; ``generation`` varies the numbers as a live refresh would.
+
+    The endpoints are ``GET /api/{first_endpoint:04d}`` onwards, so two reports with
+    different ``first_endpoint`` differ by endpoints that entered or left the window.
+    """
     names = [f"svc-{i:03d}" for i in range(services)]
     edges = [_edge("user", names[i], 1000 + i, i % 7, 10.0, 90.0) for i in range(10)]
     for i in range(10, services):
@@ -534,7 +544,7 @@ def big_report(services: int = 200, endpoints: int = 1000, generation: int = 0) 
                 )
             )
     docs = []
-    for e in range(endpoints):
+    for e in range(first_endpoint, first_endpoint + endpoints):
         service = names[e % 10]
         chain = [names[(e + k * 10) % services] for k in range(4)]
         docs.append(
@@ -550,7 +560,7 @@ def big_report(services: int = 200, endpoints: int = 1000, generation: int = 0) 
                 [_share(n, 0.25, 5.0, 50.0) for n in chain],
             )
         )
-    findings = [
+    finding_docs = [
         _finding(
             "missing-timeout",
             ("critical", "warning", "info")[i % 3],
@@ -559,7 +569,7 @@ def big_report(services: int = 200, endpoints: int = 1000, generation: int = 0) 
             client=names[i % services],
             server=names[(i + 10) % services],
         )
-        for i in range(300)
+        for i in range(findings)
     ]
     return {
         "schema": "critpath.report/v1",
@@ -569,7 +579,7 @@ def big_report(services: int = 200, endpoints: int = 1000, generation: int = 0) 
         "services": [{"name": n, "kind": "service"} for n in names],
         "edges": edges,
         "endpoints": docs,
-        "findings": findings,
+        "findings": finding_docs,
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.fixtures import AUTHORIZE_KEY, authorize_trace, bank_report
+from tests.tui.fixtures import AUTHORIZE_KEY, authorize_trace, bank_report, big_report
 from tui.model import (
     build_endpoint_detail,
     build_graph,
@@ -162,3 +162,30 @@ def test_only_queue_edges_are_asynchronous(connection_type, is_async):
     graph = build_graph([], [edge("a", "b", connection_type=connection_type)], [])
     [edge_view] = [e for layer in graph.layers for node in layer for e in node.edges]
     assert edge_view.is_async is is_async
+
+
+def scanned_affected(finding, endpoints) -> tuple[str, ...]:
+    """What a finding affects, by the definition: a scan of every endpoint's profile."""
+    if finding.endpoint:
+        return (finding.endpoint,)
+    owners = {share.name for row in endpoints for share in row.profile if share.share > 0}
+    wanted = [
+        name
+        for name in (finding.client, finding.server, finding.service)
+        if name and (name in owners or name == finding.client)
+    ]
+
+    def on_path(row, name):
+        return name == row.service or any(s.name == name and s.share > 0 for s in row.profile)
+
+    hits = [row for row in endpoints if wanted and all(on_path(row, n) for n in wanted)]
+    return tuple(row.key for row in sorted(hits, key=lambda r: (-r.p99_ms, r.key)))
+
+
+@pytest.mark.parametrize("report", [bank_report(), big_report(services=40, endpoints=120)],
+                         ids=["bank", "large"])
+def test_affected_endpoints_from_the_index_are_those_a_scan_finds(report):
+    overview = build_overview(report, "5m", 300.0)
+    assert any(finding.affected for finding in overview.findings)
+    for finding in overview.findings:
+        assert finding.affected == scanned_affected(finding, overview.endpoints), finding.key

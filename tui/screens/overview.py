@@ -14,6 +14,7 @@ from tui.model import SORT_KEYS, Overview, matches, sort_endpoints
 from tui.widgets.graph import ServiceGraph
 from tui.widgets.status import ConnectionBar
 from tui.widgets.tables import EndpointsTable, FindingsTable
+from tui.widgets.text import set_text
 
 COLUMN_SORT = {
     "rate": "rate",
@@ -103,9 +104,10 @@ class OverviewScreen(Screen):
         if self.sort_key == "name":
             direction = "Z→A" if self.sort_reverse else "A→Z"
         shown = f"{len(rows)} of {len(overview.endpoints)}" if text else f"{len(rows)}"
-        self.query_one("#endpoints-title", Static).update(
+        set_text(
+            self.query_one("#endpoints-title", Static),
             f"Endpoints ({shown}) by {self.sort_key} {direction}"
-            + (f" · filter “{text}”" if text else "")
+            + (f" · filter “{text}”" if text else ""),
         )
         self.query_one(EndpointsTable).show(rows)
         findings = [

@@ -9,6 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from tui.widgets.text import set_text
+
 
 @dataclass(frozen=True, slots=True)
 class Connection:
@@ -89,7 +91,8 @@ class ConnectionBar(Vertical):
         if connection.state != "offline":
             parts.append(f"window {connection.window}")
         parts += [f"{connection.traces:,} traces", age]
-        self.query_one("#status-line", Static).update("  ·  ".join(parts))
+        # Re-read every second: only a change of length needs the screen laid out again.
+        set_text(self.query_one("#status-line", Static), "  ·  ".join(parts))
         for state in marks:
             self.set_class(connection.state == state, f"-{state}")
         banner = self.query_one("#banner", Static)
@@ -104,6 +107,6 @@ class ConnectionBar(Vertical):
                 what = "The collector's answer was unusable"
             else:
                 what = "Could not analyse the trace files"
-            banner.update(f"⚠ {what}: {connection.error}.{kept}{retry}")
+            set_text(banner, f"⚠ {what}: {connection.error}.{kept}{retry}")
         else:
-            banner.update("")
+            set_text(banner, "")

@@ -46,6 +46,12 @@ class KeyedTable(DataTable):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self._keys: list[str] = []
+        self._shown: dict[str, tuple[object, ...]] = {}
+        """Each row's cells as last shown, to compare a refresh with (cheaper than get_row)."""
+
+    MAX_REMOVED = 64
+    """Rows that left beyond this many make one rebuild cheaper than removing each
+    (DataTable re-indexes every row on each removal)."""
 
     @property
     def selected_key(self) -> str | None:
@@ -55,29 +61,75 @@ class KeyedTable(DataTable):
         return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
 
     def replace_rows(self, rows: Sequence[tuple[str, tuple[object, ...]]]) -> None:
-        """Show ``(key, cells)`` rows in place of the current ones, keeping the cursor's row."""
+        """Show ``(key, cells)`` rows in place of the current ones, keeping the cursor's row
+        and where it is on screen.
+
+        The same rows (perhaps reordered) are updated in place; when some rows came or
+        went, those are added or removed and the rest updated in place; only when most of
+        the table changed is it rebuilt. Either way the selected row keeps its line on
+        screen if it was in view (else the scroll position stays), so a live refresh
+        never makes the view jump.
+        """
         keep, at = self.selected_key, self.cursor_row
+        line = at - round(self.scroll_y)  # the cursor's line in the view, when in view
+        in_view = 0 <= line < max(1, self.scrollable_content_region.height - self.header_height)
+        old_scroll = self.scroll_y
         keys = [key for key, _ in rows]
-        if keys == self._keys or (
-            self.KEY_COLUMN is not None
-            and len(keys) == len(self._keys)
-            and set(keys) == set(self._keys)
-        ):
+        same_set = len(keys) == len(self._keys) and set(keys) == set(self._keys)
+        if keys == self._keys or (self.KEY_COLUMN is not None and same_set):
             self._update_in_place(rows)
+        elif self.KEY_COLUMN is not None and (
+            len(set(self._keys).difference(keys)) <= self.MAX_REMOVED
+        ):
+            self._add_and_remove(rows)
         else:
             self.clear()
             for key, cells in rows:
                 self.add_row(*cells, key=key)
         self._keys = keys
+        self._shown = dict(rows)
         if not rows:
             return
-        row = keys.index(keep) if keep in keys else min(at, len(rows) - 1)
-        self.move_cursor(row=row, animate=False, scroll=True)
+        kept = keep in keys
+        row = keys.index(keep) if kept else min(at, len(rows) - 1)
+        self.move_cursor(row=row, animate=False, scroll=False)
+        self._restore_scroll(row - line if kept and in_view else old_scroll)
+
+    def _restore_scroll(self, y: float) -> None:
+        """Scroll to ``y`` (clamped), once the table knows its new height if it changed."""
+        y = max(0, y)
+        if self._require_update_dimensions:
+            # The new height is measured when the table is next idle (as move_cursor does).
+            self.scroll_to(y=y, animate=False, immediate=True)
+            self.call_after_refresh(self.scroll_to, y=y, animate=False, immediate=True)
+        else:
+            self.scroll_to(y=y, animate=False, immediate=True)
+
+    def _add_and_remove(self, rows: Sequence[tuple[str, tuple[object, ...]]]) -> None:
+        """Remove the rows that left, add those that came, update the rest, then re-sort."""
+        wanted = {key for key, _ in rows}
+        for key in self._keys:
+            if key not in wanted:
+                self.remove_row(key)
+        present = set(self._keys) & wanted
+        self._keys = [key for key in self._keys if key in wanted]
+        for key, cells in rows:
+            if key not in present:
+                self.add_row(*cells, key=key)
+                self._keys.append(key)
+                self._shown[key] = cells
+        self._update_in_place(rows)
 
     def _update_in_place(self, rows: Sequence[tuple[str, tuple[object, ...]]]) -> None:
         columns = [column.key for column in self.ordered_columns]
+        shown = self._shown
         for key, cells in rows:
-            for column, old, new in zip(columns, self.get_row(key), cells, strict=True):
+            before = shown.get(key)
+            if before is None:
+                before = tuple(self.get_row(key))
+            elif before == cells:
+                continue
+            for column, old, new in zip(columns, before, cells, strict=True):
                 if old != new:
                     self.update_cell(
                         key,
