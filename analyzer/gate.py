@@ -19,12 +19,16 @@ command that reads files, fetches reports and sets the exit code is
 
 from __future__ import annotations
 
+import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.config import RULE_IDS, SEVERITIES, AnalysisConfig
+from analyzer.render import (
+    ARROW, GROUP_FROM, REPORT_WIDTH, advice, evidence_text, group_findings, key_number, table,
+)
 
 __all__ = [
     "REPORT_SCHEMA", "ReportError", "Verdict", "Check", "GateResult", "check_report",
@@ -47,13 +51,18 @@ class Verdict:
     """One reason a check failed, or one finding shown without failing it.
 
     ``kind`` is ``"budget"``, ``"finding"`` or ``"regression"``; ``rule`` is the rule id
-    of a finding (else ``None``).
+    of a finding (else ``None``). ``message`` says it all in a sentence; the short text
+    line reads ``finding`` (the report's finding, if the verdict is about one) for its
+    subject, number and advice, or ``number`` and ``todo`` where there is no finding.
     """
 
     kind: str
     severity: str
     message: str
     rule: str | None = None
+    finding: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+    number: str = ""
+    todo: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,13 +241,14 @@ def _rule_check(name: str, rule: str, endpoint: Mapping[str, Any] | None,
             failures.append(Verdict(
                 "budget", "critical",
                 f"critical-path depth {depth} exceeds its budget of {budget}",
-                rule,
+                rule, number=f"depth {depth} > budget {budget}",
+                todo=advice({"rule": "critical-path-depth"}),
             ))
     for finding in findings:
         if finding.get("rule") != rule:
             continue
         verdict = Verdict("finding", str(finding["severity"]),
-                          _subject(finding) + str(finding.get("message", "")), rule)
+                          _subject(finding) + str(finding.get("message", "")), rule, finding)
         (failures if _fails(finding, config.fail_on) else notes).append(verdict)
     return Check(name, rule, tuple(failures), tuple(notes))
 
@@ -249,13 +259,15 @@ def _baseline_check(name: str, endpoint: Mapping[str, Any] | None,
     failures: list[Verdict] = []
     notes: list[Verdict] = []
     if endpoint is not None and base is None:
-        notes.append(Verdict("regression", "info", "new endpoint: not in the baseline"))
+        notes.append(Verdict("regression", "info", "new endpoint: not in the baseline",
+                             todo="new endpoint, not in the baseline"))
     if endpoint is not None and base is not None:
         depth, before = _depth_max(endpoint), _depth_max(base)
         if depth is not None and before is not None and depth > before:
             failures.append(Verdict(
                 "regression", "critical",
                 f"critical-path depth grew from {before} to {depth} since the baseline",
+                number=f"depth {before} {ARROW} {depth}", todo="cut the new hop",
             ))
         gained = sorted(_path_services(endpoint) - _path_services(base))
         if gained:
@@ -263,6 +275,7 @@ def _baseline_check(name: str, endpoint: Mapping[str, Any] | None,
                 "regression", "critical",
                 f"critical path gained {'services' if len(gained) > 1 else 'service'} "
                 f"{', '.join(gained)} since the baseline",
+                number="+" + ", +".join(gained), todo="take it off the path",
             ))
     threshold = config.new_findings
     for finding in findings:
@@ -272,7 +285,7 @@ def _baseline_check(name: str, endpoint: Mapping[str, Any] | None,
         verdict = Verdict(
             "regression", severity,
             f"new {finding['rule']} finding: {_subject(finding)}{finding.get('message', '')}",
-            str(finding["rule"]),
+            str(finding["rule"]), finding,
         )
         fatal = threshold != "off" and _rank(severity) <= _rank(threshold)
         (failures if fatal else notes).append(verdict)
@@ -282,28 +295,182 @@ def _baseline_check(name: str, endpoint: Mapping[str, Any] | None,
 # -- rendering ---------------------------------------------------------------------------
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def _headline(result: GateResult) -> str:
-    failed = len(result.failed_checks)
-    state = "passed" if result.passed else "FAILED"
-    baseline = ", against a baseline" if result.with_baseline else ""
-    return (
-        f"critpath gate {state}: {failed} of {len(result.checks)} checks failed "
-        f"({result.traces} traces, {result.endpoints} endpoints{baseline})"
-    )
+    """The verdict in a line, with the numbers a reader can check against the lines below.
+
+    A check is one rule (or the baseline) on one endpoint; it fails with one or more
+    failures (e.g. three calls without a timeout on one endpoint: one check, three
+    failures), so both are counted, and what the checks are is said.
+    """
+    endpoints = list(dict.fromkeys(check.endpoint for check in result.checks))
+    names = list(dict.fromkeys(check.name for check in result.checks))
+    rules = [name for name in names if name != BASELINE_CHECK]
+    what = f"{_plural(len(endpoints), 'endpoint')} × {_plural(len(rules), 'rule')}"
+    if BASELINE_CHECK in names:
+        what += " + baseline"
+    checks = len(result.checks)
+    if result.passed:
+        verdict = (f"passed: all {checks} checks held" if checks
+                   else "passed: nothing to check")
+    else:
+        failures = sum(len(check.failures) for check in result.failed_checks)
+        verdict = (f"FAILED: {_plural(failures, 'failure')} in "
+                   f"{len(result.failed_checks)} of {checks} checks")
+    others = sum(len(check.notes) for check in result.checks)
+    shown = f"; {others} other {'finding' if others == 1 else 'findings'}" if others else ""
+    return f"critpath gate {verdict} ({what}){shown}; {_plural(result.traces, 'trace')}"
 
 
-def render_text(result: GateResult) -> str:
-    """Plain text for a terminal or a CI log: failures first, then notes."""
-    lines = [_headline(result)]
-    for check in result.failed_checks:
-        for verdict in check.failures:
-            lines.append(f"  FAIL  {check.endpoint} [{check.name}] {verdict.message}")
+_STATUS_RANK = {"FAIL": 0, "critical": 1, "warning": 2, "info": 3}
+
+
+def _rows(result: GateResult) -> list[dict[str, Any]]:
+    """One row per failure, then per other finding: worst first — failures, then by
+    severity; a broken budget or a regression before findings; findings by their impact
+    (for a missing timeout, its longest stall)."""
+    rows = []
     for check in result.checks:
-        for verdict in check.notes:
-            lines.append(
-                f"  {verdict.severity:<8} {check.endpoint} [{check.name}] {verdict.message}"
-            )
-    lines.extend(f"  note  {note}" for note in result.notes)
+        for status, verdicts in (("FAIL", check.failures), (None, check.notes)):
+            for verdict in verdicts:
+                finding = verdict.finding or {}
+                rule = check.name
+                if check.name == BASELINE_CHECK and verdict.rule:
+                    rule = f"new {verdict.rule}"
+                client, server = finding.get("client"), finding.get("server")
+                rows.append({
+                    "status": status or verdict.severity,
+                    "rule": rule,
+                    "endpoint": check.endpoint,
+                    "subject": f"{client} {ARROW} {server}" if client and server
+                    else str(finding.get("service") or "-"),
+                    "number": verdict.number or (key_number(finding) if finding else ""),
+                    "todo": verdict.todo or (advice(finding) if finding else ""),
+                    "severity": verdict.severity,
+                    "impact": float(finding.get("impact") or 0.0),
+                    "verdict": verdict,
+                })
+    rows.sort(key=lambda r: (_STATUS_RANK.get(r["status"], 4),
+                             SEVERITIES.index(r["severity"]) if r["severity"] in SEVERITIES
+                             else len(SEVERITIES),
+                             r["verdict"].finding is not None, -r["impact"]))
+    return rows
+
+
+def _alike(row: dict[str, Any]) -> tuple[str, str, str]:
+    """Rows that fold into one line: one status, rule and endpoint (one check)."""
+    return row["status"], row["rule"], row["endpoint"]
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def _cut_subject(text: str, width: int) -> str:
+    """``client → server`` in ``width`` columns, both names cut alike (each keeps its start)."""
+    if len(text) <= width:
+        return text
+    client, sep, server = text.partition(f" {ARROW} ")
+    if not sep:
+        return _cut(text, width)
+    room = width - len(sep)
+    short, long_ = sorted((client, server), key=len)
+    first = min(len(short), room // 2)
+    left = _cut(short, first)
+    right = _cut(long_, room - len(left))
+    client, server = (left, right) if short is client else (right, left)
+    return f"{client}{sep}{server}"
+
+
+def _cut_endpoint(text: str, width: int) -> str:
+    """``service name`` in ``width`` columns: the service, then the end of the name (a route's
+    last segments say the most), "…" for what was left out."""
+    if len(text) <= width:
+        return text
+    service, _, name = text.partition(" ")
+    room = width - len(service) - 2
+    if room < 8:
+        return "…" + text[len(text) - width + 1:]
+    tail = name[len(name) - room:]
+    slash = tail.find("/", 1)
+    if 0 < slash < len(tail) - 4:
+        tail = tail[slash:]
+    return f"{service} …{tail}"
+
+
+_HEADERS = ("STATUS", "RULE", "SUBJECT", "HOW BAD", "WHAT TO DO")
+_MIN_SUBJECT = 24
+_INDENT = "    "
+
+
+def _cells(rows: list[tuple[dict[str, Any], int]], width: int | None) -> list[list[str]]:
+    """The table's cells, subjects cut (both names alike) so that a line fits ``width``."""
+    cells = [[row["status"], row["rule"] + (f" ×{count}" if count > 1 else ""),
+              row["subject"], row["number"], row["todo"]]
+             for row, count in rows]
+    if width is None or not cells:
+        return cells
+    widths = [max(len(c[i]) for c in [list(_HEADERS)] + cells) for i in range(len(_HEADERS))]
+    over = sum(widths) + 2 * (len(widths) - 1) - width
+    if over > 0:
+        subject = max(_MIN_SUBJECT, widths[2] - over)
+        for c in cells:
+            c[2] = _cut_subject(c[2], subject)
+    return cells
+
+
+def _wrap(text: str, width: int, indent: str, more: str | None = None) -> list[str]:
+    return textwrap.wrap(text, width=width, initial_indent=indent,
+                         subsequent_indent=indent if more is None else more,
+                         break_on_hyphens=False, break_long_words=False)
+
+
+def render_text(result: GateResult, *, verbose: bool = False,
+                width: int | None = REPORT_WIDTH, group_from: int = GROUP_FROM) -> str:
+    """Plain text for a terminal or a CI log: the verdict, then a table, worst first.
+
+    Under each endpoint (the one with the worst failure first), one line per failure, then
+    per finding that does not fail: status, rule, subject (client → server), the number
+    that says how bad, what to do — the words of ``critpath analyze``. Columns line up
+    across endpoints and lines fit ``width`` (long subjects are cut with "…");
+    ``group_from`` or more failures of one rule on one endpoint fold into one line
+    showing the worst, with their count. ``verbose`` folds nothing and follows each line
+    with the full message and the finding's evidence.
+    """
+    lines = [_headline(result)]
+    rows = _rows(result)
+    wrap = width or REPORT_WIDTH
+    if rows:
+        shown = [(r, 1) for r in rows] if verbose else group_findings(rows, group_from, _alike)
+        inner = None if width is None else width - len(_INDENT)
+        body = table(_HEADERS, _cells(shown, inner), "<<<<<", width=inner, min_last=16)
+        by_endpoint: dict[str, list[tuple[dict[str, Any], str]]] = {}
+        for (row, _), line in zip(shown, body[1:], strict=True):
+            by_endpoint.setdefault(row["endpoint"], []).append((row, line))
+        lines.append(_INDENT + body[0])
+        for endpoint, endpoint_rows in by_endpoint.items():
+            lines.append("  " + (endpoint if width is None else _cut_endpoint(endpoint, width - 2)))
+            for row, line in endpoint_rows:
+                lines.append(_INDENT + line)
+                if verbose:
+                    # The finding's own message: the line already says rule and subject.
+                    verdict, indent = row["verdict"], _INDENT + "  "
+                    message = (verdict.finding or {}).get("message") or verdict.message
+                    lines += _wrap(str(message), wrap, indent)
+                    if verdict.finding and (evidence := evidence_text(verdict.finding)):
+                        lines += _wrap(f"evidence: {evidence}", wrap, indent, indent + "  ")
+        if not verbose:
+            folded = [n for _, n in shown if n > 1]
+            hint = "-v prints each with its full message and evidence"
+            if folded:
+                n = str(folded[0]) if len(folded) == 1 else "N"
+                hint = f"×{n}: {n} of one rule on one endpoint, the worst shown; {hint}"
+            lines += _wrap(hint, wrap, "  ", "    ")
+    for note in result.notes:
+        lines += _wrap(f"note: {note}", wrap, "  ", "    ")
     return "\n".join(lines) + "\n"
 
 
@@ -406,10 +573,13 @@ def render_github(result: GateResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(result: GateResult, fmt: str) -> str:
-    """``result`` in one of :data:`FORMATS`."""
+def render(result: GateResult, fmt: str, *, verbose: bool = False) -> str:
+    """``result`` in one of :data:`FORMATS`; ``verbose`` is for text (the other formats
+    always carry each message in full)."""
     renderers = {"text": render_text, "markdown": render_markdown, "junit": render_junit,
                  "github": render_github}
     if fmt not in renderers:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "text":
+        return render_text(result, verbose=verbose)
     return renderers[fmt](result)

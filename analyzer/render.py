@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 CRITICAL = "█"
@@ -241,27 +241,32 @@ def evidence_text(finding: Mapping[str, Any]) -> str:
                      if value is not None)
 
 
+def _severity_and_rule(finding: Mapping[str, Any]) -> Hashable:
+    return finding.get("severity"), finding.get("rule")
+
+
 def group_findings(
     findings: Sequence[Mapping[str, Any]], group_from: int = GROUP_FROM,
+    key: Callable[[Mapping[str, Any]], Hashable] = _severity_and_rule,
 ) -> list[tuple[Mapping[str, Any], int]]:
     """One ``(finding, count)`` per line, in the findings' order (worst first).
 
-    From ``group_from`` findings of one rule and severity on, the first of them (the worst)
-    stands for them all with their count; fewer stand for themselves (count 1).
+    From ``group_from`` findings of one rule and severity on (alike under ``key``, when
+    given: the gate also keeps endpoints apart), the first of them (the worst) stands for
+    them all with their count; fewer stand for themselves (count 1).
     """
-    counts: dict[tuple[Any, Any], int] = {}
-    for finding in findings:
-        key = (finding.get("severity"), finding.get("rule"))
-        counts[key] = counts.get(key, 0) + 1
+    counts: dict[Hashable, int] = {}
+    keys = [key(finding) for finding in findings]
+    for key_ in keys:
+        counts[key_] = counts.get(key_, 0) + 1
     lines: list[tuple[Mapping[str, Any], int]] = []
-    folded: set[tuple[Any, Any]] = set()
-    for finding in findings:
-        key = (finding.get("severity"), finding.get("rule"))
-        if counts[key] < max(2, group_from):
+    folded: set[Hashable] = set()
+    for finding, key_ in zip(findings, keys, strict=True):
+        if counts[key_] < max(2, group_from):
             lines.append((finding, 1))
-        elif key not in folded:
-            folded.add(key)
-            lines.append((finding, counts[key]))
+        elif key_ not in folded:
+            folded.add(key_)
+            lines.append((finding, counts[key_]))
     return lines
 
 

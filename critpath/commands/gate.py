@@ -134,6 +134,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text",
                         help="text, markdown (pull-request comment), junit (XML) or "
                         "github (workflow annotations); default: text")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="text: every failure and finding on its own line with its full "
+                        "message and evidence (default: a line each, alike failures on one "
+                        "endpoint folded; the other formats always carry full messages)")
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help="write the verdict there instead of standard output")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
@@ -189,7 +193,7 @@ def _run(args: argparse.Namespace) -> int:
                   "(--baseline-missing-ok; create it with --update-baseline)", file=sys.stderr)
 
     result = judge(report, config, baseline)
-    document = render(result, args.format)
+    document = render(result, args.format, verbose=args.verbose)
     if args.output is not None:
         _write(args.output, document)
         verdict = "passed" if result.passed else "FAILED"

@@ -30,6 +30,9 @@ RULES = ["missing-timeout", "timeout-inversion", "deferrable-work", "soft-depend
          "critical-path-depth"]
 TRANSFERS = "gateway POST /transfers"
 
+FAILED_ONE = "critpath gate FAILED: 1 failure in 1 of 5 checks (1 endpoint × 5 rules); "
+"""The headline of a run with one failure in one of five checks."""
+
 
 # -- inputs ------------------------------------------------------------------------------------
 
@@ -96,24 +99,31 @@ def gate(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, st
     return code, out, err
 
 
+def rows(out: str) -> list[str]:
+    """The text's lines with runs of spaces (the column padding) as one space."""
+    return [" ".join(line.split()) for line in out.splitlines()]
+
+
 # -- exit codes -----------------------------------------------------------------------------
 
 
 def test_exit_0_when_every_check_holds(tmp_path, capsys):
     code, out, err = gate(capsys, healthy(tmp_path))
     assert code == 0
-    assert out == "critpath gate passed: 0 of 5 checks failed (5 traces, 1 endpoints)\n"
+    assert out == "critpath gate passed: all 5 checks held (1 endpoint × 5 rules); 5 traces\n"
     assert err == ""
 
 
 def test_without_config_critical_findings_fail_the_gate(tmp_path, capsys):
     code, out, _ = gate(capsys, no_timeouts(tmp_path))
     assert code == 1
-    lines = out.splitlines()
-    assert lines[0] == "critpath gate FAILED: 1 of 5 checks failed (5 traces, 1 endpoints)"
-    assert lines[1].startswith(
-        "  FAIL  gateway GET /accounts/{id} [missing-timeout] gateway → accounts: gateway calls "
-        "accounts (GET /accounts/{id}) with no timeout")
+    assert out.splitlines() == [
+        "critpath gate FAILED: 1 failure in 1 of 5 checks (1 endpoint × 5 rules); 5 traces",
+        "    STATUS  RULE             SUBJECT             HOW BAD      WHAT TO DO",
+        "  gateway GET /accounts/{id}",
+        "    FAIL    missing-timeout  gateway → accounts  max 20.0 ms  set a client timeout",
+        "  -v prints each with its full message and evidence",
+    ]
 
 
 JAEGER = Path(__file__).resolve().parents[1] / "data" / "jaeger"
@@ -134,14 +144,17 @@ def test_real_jaeger_traces_fail_by_default_on_critical_missing_timeouts(capsys)
 def test_warnings_are_shown_but_do_not_fail_by_default(tmp_path, capsys):
     code, out, _ = gate(capsys, deferrable(tmp_path))
     assert code == 0
-    assert f"  warning  {TRANSFERS} [deferrable-work] gateway → audit: gateway waits on a write" in out
+    assert rows(out)[2:4] == [
+        TRANSFERS,
+        "warning deferrable-work gateway → audit saves 50.0 ms p99 queue it, answer at once"]
 
 
 def test_fail_on_lists_rule_ids(tmp_path, capsys):
     cfg = config(tmp_path, '[gate]\nfail_on = ["deferrable-work"]\n')
     code, out, _ = gate(capsys, deferrable(tmp_path), "--config", cfg)
     assert code == 1
-    assert f"  FAIL  {TRANSFERS} [deferrable-work] gateway → audit:" in out
+    assert "FAIL deferrable-work gateway → audit saves 50.0 ms p99 queue it, answer at once" \
+        in rows(out)
 
 
 def test_fail_on_lists_severities(tmp_path, capsys):
@@ -155,8 +168,8 @@ def test_depth_over_budget_fails(tmp_path, capsys):
                            f'"{TRANSFERS}" = 1\n')
     code, out, _ = gate(capsys, healthy(tmp_path), "--config", cfg)
     assert code == 1
-    assert (f"  FAIL  {TRANSFERS} [critical-path-depth] critical-path depth 2 exceeds its "
-            "budget of 1") in out
+    assert rows(out)[2:4] == [
+        TRANSFERS, "FAIL critical-path-depth - depth 2 > budget 1 cut hops, call in parallel"]
 
 
 def test_depth_within_budget_passes(tmp_path, capsys):
@@ -183,7 +196,8 @@ def test_pyproject_tool_critpath_gate_is_the_config(tmp_path, capsys):
     pyproject(tmp_path, '[tool.critpath.gate]\nfail_on = ["warning"]\n')
     code, out, _ = gate(capsys, traces)  # found in the working directory
     assert code == 1
-    assert f"  FAIL  {TRANSFERS} [deferrable-work] gateway → audit:" in out
+    assert "FAIL deferrable-work gateway → audit saves 50.0 ms p99 queue it, answer at once" \
+        in rows(out)
 
 
 def test_pyproject_tool_critpath_rules_set_depth_budgets(tmp_path, capsys):
@@ -191,7 +205,7 @@ def test_pyproject_tool_critpath_rules_set_depth_budgets(tmp_path, capsys):
                               f'"{TRANSFERS}" = 1\n')
     code, out, _ = gate(capsys, healthy(tmp_path), "--config", cfg)  # named explicitly too
     assert code == 1
-    assert "[critical-path-depth] critical-path depth 2 exceeds its budget of 1" in out
+    assert "FAIL critical-path-depth - depth 2 > budget 1 cut hops, call in parallel" in rows(out)
 
 
 def test_a_pyproject_without_tool_critpath_leaves_the_defaults(tmp_path, capsys):
@@ -214,7 +228,7 @@ def test_critpath_toml_wins_over_pyproject_whole(tmp_path, capsys):
     (tmp_path / "critpath.toml").unlink()
     code, out, _ = gate(capsys, deferrable(tmp_path))
     assert code == 1
-    assert "exceeds its budget of 1" in out
+    assert "FAIL critical-path-depth - depth 2 > budget 1 cut hops, call in parallel" in rows(out)
 
 
 def test_a_bad_key_in_tool_critpath_names_pyproject(tmp_path, capsys):
@@ -371,7 +385,8 @@ def test_markdown_for_a_pull_request_comment(tmp_path, capsys):
     code, out, _ = gate(capsys, no_timeouts(tmp_path), "--format", "markdown")
     assert code == 1
     lines = out.splitlines()
-    assert lines[0] == "### ❌ critpath gate FAILED: 1 of 5 checks failed (5 traces, 1 endpoints)"
+    assert lines[0] == ("### ❌ critpath gate FAILED: 1 failure in 1 of 5 checks "
+                        "(1 endpoint × 5 rules); 5 traces")
     assert lines[2:5] == [
         "| endpoint | result | failed checks |",
         "| --- | --- | --- |",
@@ -394,7 +409,8 @@ def test_github_annotations(tmp_path, capsys):
                                "/accounts/{id}::gateway → accounts: gateway calls accounts")
     assert lines[1].startswith(f"::warning title=critpath deferrable-work%3A {TRANSFERS}::gateway "
                                "→ audit:")
-    assert lines[-1] == "critpath gate FAILED: 1 of 10 checks failed (10 traces, 2 endpoints)"
+    assert lines[-1] == ("critpath gate FAILED: 1 failure in 1 of 10 checks (2 endpoints × 5 rules); "
+                         "1 other finding; 10 traces")
 
 
 def test_output_file_gets_the_document_and_stderr_the_verdict(tmp_path, capsys):
@@ -419,8 +435,8 @@ def test_update_baseline_then_judge_against_it(tmp_path, capsys):
 
     code, out, _ = gate(capsys, healthy(tmp_path, "again.pb"), "--baseline", baseline)
     assert code == 0
-    assert out == ("critpath gate passed: 0 of 6 checks failed (5 traces, 1 endpoints, "
-                   "against a baseline)\n")
+    assert out == ("critpath gate passed: all 6 checks held (1 endpoint × 5 rules + baseline); "
+                   "5 traces\n")
 
 
 def test_a_critical_path_that_gains_a_service_and_depth_is_a_regression(tmp_path, capsys):
@@ -428,8 +444,12 @@ def test_a_critical_path_that_gains_a_service_and_depth_is_a_regression(tmp_path
     gate(capsys, healthy(tmp_path), "--baseline", baseline, "--update-baseline")
     code, out, _ = gate(capsys, deeper(tmp_path), "--baseline", baseline)
     assert code == 1
-    assert f"  FAIL  {TRANSFERS} [baseline] critical-path depth grew from 2 to 3 since the baseline" in out
-    assert f"  FAIL  {TRANSFERS} [baseline] critical path gained service archive since the baseline" in out
+    assert rows(out)[2:5] == [TRANSFERS, "FAIL baseline - depth 2 → 3 cut the new hop",
+                              "FAIL baseline - +archive take it off the path"]
+    # -v gives the reasons in full.
+    code, out, _ = gate(capsys, deeper(tmp_path), "--baseline", baseline, "-v")
+    assert "critical-path depth grew from 2 to 3 since the baseline" in rows(out)
+    assert "critical path gained service archive since the baseline" in rows(out)
 
 
 def test_a_new_finding_is_a_regression(tmp_path, capsys):
@@ -437,8 +457,11 @@ def test_a_new_finding_is_a_regression(tmp_path, capsys):
     gate(capsys, healthy(tmp_path), "--baseline", baseline, "--update-baseline")
     code, out, _ = gate(capsys, deferrable(tmp_path), "--baseline", baseline)
     assert code == 1
-    assert (f"  FAIL  {TRANSFERS} [baseline] new deferrable-work finding: gateway → audit: "
-            "gateway waits on a write") in out
+    assert rows(out)[2:5] == [
+        TRANSFERS,
+        "FAIL new deferrable-work gateway → audit saves 50.0 ms p99 queue it, answer at once",
+        "warning deferrable-work gateway → audit saves 50.0 ms p99 queue it, answer at once",
+    ]
 
 
 def test_new_findings_below_the_configured_severity_only_show(tmp_path, capsys):
@@ -447,7 +470,8 @@ def test_new_findings_below_the_configured_severity_only_show(tmp_path, capsys):
     cfg = config(tmp_path, '[gate]\nnew_findings = "critical"\n')
     code, out, _ = gate(capsys, deferrable(tmp_path), "--baseline", baseline, "--config", cfg)
     assert code == 0
-    assert f"  warning  {TRANSFERS} [baseline] new deferrable-work finding:" in out
+    assert ("warning new deferrable-work gateway → audit saves 50.0 ms p99 queue it, answer at "
+            "once") in rows(out)
 
 
 def test_baseline_missing_ok_judges_the_first_run_without_one(tmp_path, capsys):
@@ -455,7 +479,7 @@ def test_baseline_missing_ok_judges_the_first_run_without_one(tmp_path, capsys):
     code, out, err = gate(capsys, deferrable(tmp_path), "--baseline", baseline,
                           "--baseline-missing-ok")
     assert code == 0
-    assert out.startswith("critpath gate passed: 0 of 5 checks failed")
+    assert out.startswith("critpath gate passed: all 5 checks held")
     assert err == (f"critpath gate: no baseline at {baseline} yet: judged without one "
                    "(--baseline-missing-ok; create it with --update-baseline)\n")
     # The budget and rule checks still run without a baseline.
@@ -467,7 +491,7 @@ def test_baseline_missing_ok_judges_the_first_run_without_one(tmp_path, capsys):
     code, out, err = gate(capsys, deferrable(tmp_path), "--baseline", baseline,
                           "--baseline-missing-ok")
     assert code == 1
-    assert f"  FAIL  {TRANSFERS} [baseline] new deferrable-work finding:" in out
+    assert any(row.startswith("FAIL new deferrable-work gateway → audit") for row in rows(out))
     assert err == ""
 
 
@@ -529,7 +553,7 @@ def test_from_a_collector_judges_its_report(tmp_path, capsys, collector):
     state["report"] = _report_of(tmp_path, capsys, no_timeouts(tmp_path))
     code, out, _ = gate(capsys, "--from", url, "--window", "5m")
     assert code == 1
-    assert out.startswith("critpath gate FAILED: 1 of 5 checks failed (5 traces, 1 endpoints)")
+    assert out.startswith(FAILED_ONE + "5 traces")
     assert state["paths"] == ["/api/report?window=5m"]
 
 
@@ -587,7 +611,7 @@ def test_from_a_real_collector_fed_over_otlp(tmp_path, capsys):
             time.sleep(0.1)
         code, out, _ = gate(capsys, "--from", base)
         assert code == 1
-        assert out.startswith("critpath gate FAILED: 1 of 5 checks failed (5 traces, 1 endpoints)")
+        assert out.startswith(FAILED_ONE + "5 traces")
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -27,6 +27,9 @@ from tests.support.sdk import TraceBuilder
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
+FAILED_ONE = "critpath gate FAILED: 1 failure in 1 of 5 checks (1 endpoint × 5 rules); "
+"""The headline of a run with one failure in one of five checks."""
+
 
 class Collector:
     """A real collector served by uvicorn on a free loopback port until :meth:`stop`."""
@@ -144,7 +147,7 @@ def test_two_collectors_of_healthy_traffic_pass(capsys, collectors):
     route(b, collectors)
     code, out, err = gate(capsys, "--from", collectors[0].url, "--from", collectors[1].url)
     assert code == 0, out + err
-    assert "(10 traces, 1 endpoints)" in out
+    assert "(1 endpoint × 5 rules); 10 traces" in out
 
 
 def test_a_critical_finding_split_across_collectors_fails(capsys, collectors):
@@ -155,7 +158,7 @@ def test_a_critical_finding_split_across_collectors_fails(capsys, collectors):
     code, out, _ = gate(capsys, "--from", collectors[0].url, "--from", collectors[1].url,
                         "--window", "all")
     assert code == 1
-    assert out.startswith("critpath gate FAILED: 1 of 5 checks failed (6 traces, 1 endpoints)")
+    assert out.startswith(FAILED_ONE + "6 traces")
 
 
 def test_one_collector_unreachable_exits_2_naming_it(capsys, collectors):

@@ -102,7 +102,8 @@ def test_github_escapes_newlines_percent_and_property_separators():
     [error, headline] = render(result, "github").splitlines()
     assert error == ("::error title=critpath missing-timeout%3A web GET /a%2Cb%3Ac::"
                      "web → api: 100%25 down%0Anow")
-    assert headline == "critpath gate FAILED: 1 of 5 checks failed (10 traces, 1 endpoints)"
+    assert headline == (
+        "critpath gate FAILED: 1 failure in 1 of 5 checks (1 endpoint × 5 rules); 10 traces")
 
 
 def test_markdown_escapes_pipes_in_cells():
