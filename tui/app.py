@@ -5,7 +5,7 @@ attributes."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from textual import work
@@ -15,6 +15,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, get_current_worker
 
+from analyzer.config import DEFAULT_TIMEOUT_KEYS
 from tui.messages import OpenEndpoint, OpenFinding, OpenTrace, ReportLoaded, SourceFailed
 from tui.model import BASELINES, Overview, build_overview
 from tui.screens.endpoint import EndpointScreen
@@ -36,6 +37,11 @@ class CritpathApp(App[None]):
 
     ``interval`` is the polling period of live sources in seconds (``None``: never
     poll); ``clock`` gives the time used for the data's age, so tests can fix it.
+    ``timeout_keys`` are the span attributes that declare a timeout, as the local config
+    sets them (``[rules] timeout_keys`` / ``extra_timeout_keys`` of ``critpath.toml``,
+    ``AnalysisConfig.timeout_keys``): the span details' "timeout used" reads them. By
+    default they are those of the source's config when it has one (trace files, merged
+    collectors), else the analyzer's defaults.
     """
 
     CSS_PATH = "app.tcss"
@@ -57,9 +63,14 @@ class CritpathApp(App[None]):
         window: str = "5m",
         interval: float | None = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        timeout_keys: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         self.source = source
+        if timeout_keys is None:
+            config = getattr(source, "config", None)
+            timeout_keys = getattr(config, "timeout_keys", DEFAULT_TIMEOUT_KEYS)
+        self.timeout_keys: tuple[str, ...] = tuple(timeout_keys)
         self.window = window
         self.interval = interval if source.live else None
         self.clock = clock

@@ -83,9 +83,17 @@ class CollectorSource:
     live = True
 
     def __init__(
-        self, url: str, *, timeout: float = 3.0, transport: httpx.BaseTransport | None = None
+        self,
+        url: str,
+        *,
+        timeout: float = 3.0,
+        transport: httpx.BaseTransport | None = None,
+        config: Any = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self.config = config
+        """The local ``AnalysisConfig`` (``None``: the defaults); the collector analyses under
+        its own, this one says which span attributes declare a timeout in span details."""
         self.description = self.url
         self._client = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
 

@@ -58,7 +58,7 @@ class TraceScreen(Screen):
         worker = get_current_worker()
         try:
             doc = self.app.source.trace(self.trace_id)
-            view = None if doc is None else build_trace_view(doc)
+            view = None if doc is None else build_trace_view(doc, self.app.timeout_keys)
         except SourceError as exc:
             if not worker.is_cancelled:
                 self.post_message(LoadFailed(str(exc)))
