@@ -141,6 +141,53 @@ def test_real_jaeger_traces_fail_by_default_on_critical_missing_timeouts(capsys)
                        ("nginx-web-server /wrk2-api/post/compose", "missing-timeout")]
 
 
+def _failure_count(headline: str) -> int:
+    return int(re.search(r"FAILED: (\d+) failures? in", headline).group(1))
+
+
+def test_real_traces_text_is_a_short_line_per_failure_within_120_columns(capsys):
+    """Each failure used to be a line of ~500 columns repeating endpoint, rule and subject in
+    its message; now a table line says status, rule, subject, how bad and what to do."""
+    code, out, _ = gate(capsys, JAEGER)
+    assert code == 1
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 120, out
+    assert lines[1].split() == ["STATUS", "RULE", "SUBJECT", "HOW", "BAD", "WHAT", "TO", "DO"]
+    assert "  nginx-web-server /wrk2-api/home-timeline/read" in lines  # endpoint headings
+    assert "  nginx-web-server /wrk2-api/post/compose" in lines
+    fails = [row for row in rows(out) if row.startswith("FAIL ")]
+    # Folded lines (×N) and single ones add up to the failures the headline counts.
+    counts = [int(m.group(1)) if (m := re.search(r" ×(\d+) ", row)) else 1 for row in fails]
+    assert sum(counts) == _failure_count(lines[0])
+    assert len(fails) < sum(counts)  # something was folded
+    assert all(row.endswith("set a client timeout") and " ms " in row for row in fails)
+    assert lines[-1].startswith("  ×")
+    assert "-v prints each with its full message" in lines[-1]
+    # The worst first: the slowest call without a timeout (154 ms) heads the table.
+    assert fails[0] == ("FAIL missing-timeout nginx-web-server → home-timeline-service "
+                        "max 154 ms set a client timeout")
+
+
+@pytest.mark.parametrize("flag", ["-v", "--verbose"])
+def test_verbose_prints_each_failure_with_its_full_message(capsys, flag):
+    code, out, _ = gate(capsys, JAEGER, flag)
+    assert code == 1
+    assert max(map(len, out.splitlines())) <= 120
+    assert "×" not in out.split("\n", 1)[1]  # nothing folded
+    fails = [row for row in rows(out) if row.startswith("FAIL ")]
+    assert len(fails) == _failure_count(out.splitlines()[0])
+    flat = " ".join(rows(out))
+    warnings = [row for row in rows(out) if row.startswith("warning ")]
+    assert flat.count("evidence: operation ") == len(fails) + len(warnings)
+    # Each finding's message, whole (wrapped over lines), e.g. the worst:
+    assert ("nginx-web-server calls home-timeline-service (read_home_timeline_server) with no "
+            "timeout (none declared, none seen firing) on the critical path of nginx-web-server "
+            "/wrk2-api/home-timeline/read in 6 of 6 calls: if home-timeline-service stalls, every "
+            "request waits with it (longest call seen 154 ms); set a client timeout below the "
+            "caller's own budget and send it as a deadline header.") in flat
+    assert "-v prints" not in out
+
+
 def test_warnings_are_shown_but_do_not_fail_by_default(tmp_path, capsys):
     code, out, _ = gate(capsys, deferrable(tmp_path))
     assert code == 0
@@ -350,6 +397,7 @@ def test_help_documents_the_exit_codes(capsys):
     assert code == 0
     assert "exit codes:\n  0  every check held\n  1  a check failed" in out
     assert "  2  bad arguments, unreadable or malformed input" in out
+    assert "-v, --verbose" in out
 
 
 # -- output formats ---------------------------------------------------------------------------
@@ -411,6 +459,15 @@ def test_github_annotations(tmp_path, capsys):
                                "→ audit:")
     assert lines[-1] == ("critpath gate FAILED: 1 failure in 1 of 10 checks (2 endpoints × 5 rules); "
                          "1 other finding; 10 traces")
+
+
+def test_the_sample_in_docs_gate_md_is_what_gate_prints(capsys):
+    """docs/gate.md shows the text verdict on the DeathStarBench traces: keep it true."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "gate.md").read_text()
+    sample = doc.split("$ critpath gate tests/data/jaeger\n", 1)[1].split("```", 1)[0]
+    code, out, _ = gate(capsys, JAEGER)
+    assert code == 1
+    assert out == sample
 
 
 def test_output_file_gets_the_document_and_stderr_the_verdict(tmp_path, capsys):
