@@ -386,19 +386,22 @@ def _cut_subject(text: str, width: int) -> str:
 
 
 def _cut_endpoint(text: str, width: int) -> str:
-    """``service name`` in ``width`` columns: the service, then the end of the name (a route's
-    last segments say the most), "…" for what was left out."""
+    """``service [METHOD] route`` in ``width`` columns: the service (and method), then the end
+    of the route (its last segments say the most), "…" for what was left out."""
     if len(text) <= width:
         return text
     service, _, name = text.partition(" ")
-    room = width - len(service) - 2
+    method, _, route = name.rpartition(" ")
+    head = f"{service} {method} " if method else f"{service} "
+    room = width - len(head) - 1
     if room < 8:
         return "…" + text[len(text) - width + 1:]
-    tail = name[len(name) - room:]
-    slash = tail.find("/", 1)
-    if 0 < slash < len(tail) - 4:
+    tail = route[len(route) - room:]
+    slash = tail.find("/")
+    # Start at a segment when that keeps most of what fits.
+    if route[len(route) - room - 1] != "/" and 0 < slash <= room // 2:
         tail = tail[slash:]
-    return f"{service} …{tail}"
+    return f"{head}…{tail}"
 
 
 _HEADERS = ("STATUS", "RULE", "SUBJECT", "HOW BAD", "WHAT TO DO")

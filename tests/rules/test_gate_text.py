@@ -88,6 +88,16 @@ def test_lines_fit_the_width_and_long_subjects_keep_both_names():
     assert f"{long_a} → {long_b}" in text and "…" not in text
 
 
+def test_a_long_endpoint_heading_keeps_service_method_and_the_end_of_its_route():
+    name = "GET /v2/customers/{customer_id}/accounts/{account_id}/transactions/{tx}/receipt"
+    key = f"gateway {name}"
+    result = judge(report([endpoint("gateway", name)], [timeout_finding(endpoint_key=key)]))
+    assert f"  {key}" in render_text(result, width=120).splitlines()
+    heading = render_text(result, width=60).splitlines()[2]
+    assert heading == "  gateway GET …/{account_id}/transactions/{tx}/receipt"
+    assert len(heading) <= 60
+
+
 def test_each_line_is_short_where_the_message_was_long():
     text = render_text(judge(report([endpoint()], [timeout_finding()])))
     assert text.splitlines() == [
