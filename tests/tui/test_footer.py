@@ -49,14 +49,14 @@ async def test_each_main_screen_footer_shows_enter_and_tab(bank_app):
         assert isinstance(bank_app.screen, FindingScreen)
         keys = footer_keys(bank_app.screen)
         assert keys["enter"] == "Open" and keys["tab"] == "Next pane"
-        assert keys["escape"] == "Back"
+        assert keys["escape"] == "Back" and keys["slash"] == "Filter"
 
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(bank_app.screen, EndpointScreen)
         keys = footer_keys(bank_app.screen)
         assert keys["enter"] == "Open trace" and keys["tab"] == "Next pane"
-        assert keys["escape"] == "Back"
+        assert keys["escape"] == "Back" and keys["slash"] == "Filter"
 
         await pilot.press("enter")
         await settle(pilot)

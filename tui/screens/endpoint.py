@@ -6,24 +6,25 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from tui.messages import EndpointLoaded, LoadFailed, OpenTrace
-from tui.model import EndpointRow, Overview, build_endpoint_detail
+from tui.model import EndpointRow, Exemplar, Overview, build_endpoint_detail, matches
+from tui.screens.filtering import FilterBox
 from tui.sources import SourceError
 from tui.widgets.bars import DepthBars, ProfileBars
 from tui.widgets.status import ConnectionBar
 from tui.widgets.tables import ExemplarsTable, ms
 
 
-class EndpointScreen(Screen):
-    """Where an endpoint's time goes; enter on an exemplar opens its waterfall."""
+class EndpointScreen(FilterBox):
+    """Where an endpoint's time goes; enter on an exemplar opens its waterfall; `/` filters
+    the exemplars by trace id or result."""
 
     AUTO_FOCUS = "#exemplars"
+    FILTERED = "#exemplars"
     BINDINGS = [
-        Binding("escape", "app.back", "Back"),
         Binding("enter", "open", "Open trace"),
         Binding("tab", "app.focus_next", "Next pane"),
     ]
@@ -32,11 +33,16 @@ class EndpointScreen(Screen):
         super().__init__()
         self.key = key
         self.row: EndpointRow | None = None
+        self._exemplars: tuple[Exemplar, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield ConnectionBar(self.app.clock, id="connection")
         yield Static(id="endpoint-title", classes="heading")
+        yield Input(
+            placeholder="filter exemplar traces by id or result…  (enter: keep, escape: clear)",
+            id="filter",
+        )
         with VerticalScroll(id="endpoint-body"):
             yield Static("Critical-path profile", classes="title")
             yield ProfileBars(id="profile")
@@ -45,7 +51,9 @@ class EndpointScreen(Screen):
                     yield Static("Critical-path depth", classes="title")
                     yield DepthBars(id="depths")
                 with Vertical(id="exemplars-box"):
-                    yield Static("Exemplar traces (enter to open)", classes="title")
+                    yield Static(
+                        "Exemplar traces (enter to open)", id="exemplars-title", classes="title"
+                    )
                     yield ExemplarsTable(id="exemplars")
         yield Footer()
 
@@ -106,7 +114,20 @@ class EndpointScreen(Screen):
         row = self.row
         if row is not None:
             self.query_one(DepthBars).show(message.detail.depths, row.depth_p50, row.depth_max)
-        self.query_one(ExemplarsTable).show(message.detail.exemplars)
+        self._exemplars = message.detail.exemplars
+        self.refilter()
+
+    def refilter(self) -> None:
+        """Show the exemplars the filter keeps (all of them without one)."""
+        text = self.filter_text
+        shown = [
+            e for e in self._exemplars if matches(text, e.trace_id, "error" if e.error else "ok")
+        ]
+        title = "Exemplar traces (enter to open)"
+        if text:
+            title += f" · {len(shown)} of {len(self._exemplars)} · filter “{text}”"
+        self.query_one("#exemplars-title", Static).update(title)
+        self.query_one(ExemplarsTable).show(shown)
 
     def on_load_failed(self, message: LoadFailed) -> None:
         self.notify(message.error, title="Could not load the endpoint's traces", severity="warning")

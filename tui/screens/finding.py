@@ -9,21 +9,22 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from tui.messages import OpenEndpoint
-from tui.model import FindingRow, Overview
+from tui.model import FindingRow, Overview, matches
+from tui.screens.filtering import FilterBox
 from tui.widgets.status import ConnectionBar
 from tui.widgets.tables import EndpointsTable
 
 
-class FindingScreen(Screen):
-    """A finding's evidence and suggested change; enter on an affected endpoint opens it."""
+class FindingScreen(FilterBox):
+    """A finding's evidence and suggested change; enter on an affected endpoint opens it;
+    `/` filters the affected endpoints by name or the services on their critical path."""
 
     AUTO_FOCUS = "#affected"
+    FILTERED = "#affected"
     BINDINGS = [
-        Binding("escape", "app.back", "Back"),
         Binding("enter", "open", "Open endpoint"),
         Binding("tab", "app.focus_next", "Next pane"),
     ]
@@ -32,10 +33,14 @@ class FindingScreen(Screen):
         super().__init__()
         self.key = key
         self.finding: FindingRow | None = None
+        self._overview: Overview | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield ConnectionBar(self.app.clock, id="connection")
+        yield Input(
+            placeholder="filter affected endpoints…  (enter: keep, escape: clear)", id="filter"
+        )
         with VerticalScroll(id="finding-body"):
             yield Static(id="finding-title", classes="heading")
             yield Static(id="finding-message")
@@ -43,7 +48,7 @@ class FindingScreen(Screen):
             yield Static(id="finding-suggestion")
             yield Static("Evidence", classes="title")
             yield Static(id="finding-evidence")
-            yield Static("Affected endpoints (enter to open)", classes="title")
+            yield Static("Affected endpoints (enter to open)", id="affected-title", classes="title")
             yield EndpointsTable(id="affected")
         yield Footer()
 
@@ -68,8 +73,22 @@ class FindingScreen(Screen):
         self.query_one("#finding-message", Static).update(finding.message)
         self.query_one("#finding-suggestion", Static).update(finding.suggestion)
         self.query_one("#finding-evidence", Static).update(evidence_table(finding))
+        self._overview = overview
+        self.refilter()
+
+    def refilter(self) -> None:
+        """Show the affected endpoints the filter keeps (all of them without one)."""
+        finding, overview = self.finding, self._overview
+        if finding is None or overview is None:
+            return
         rows = [row for key in finding.affected if (row := overview.endpoint(key)) is not None]
-        self.query_one(EndpointsTable).show(rows)
+        text = self.filter_text
+        shown = [row for row in rows if matches(text, row.key, *(s.name for s in row.profile))]
+        title = "Affected endpoints (enter to open)"
+        if text:
+            title += f" · {len(shown)} of {len(rows)} · filter “{text}”"
+        self.query_one("#affected-title", Static).update(title)
+        self.query_one(EndpointsTable).show(shown)
 
     def action_open(self) -> None:
         """Open the affected endpoint under the cursor."""
