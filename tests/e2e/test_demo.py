@@ -170,7 +170,10 @@ def _run(scenario: str, data_dir: Path) -> DemoRun:
     report = json.loads(demo.stdout)
     with _collector_on(data_dir / "collector", data_dir / "logs" / "restarted.log") as url:
         served = httpx.get(f"{url}/api/report", params={"window": "all"}, timeout=30).json()
-        gate = subprocess.run([sys.executable, "-m", "critpath", "gate", "--from", url],
+        # GitHub annotations: one per failure and finding, each naming rule, endpoint and
+        # client → server (the text folds alike failures and puts endpoints in headings).
+        gate = subprocess.run([sys.executable, "-m", "critpath", "gate", "--from", url,
+                               "--format", "github"],
                               capture_output=True, text=True, timeout=120)
         run = DemoRun(scenario, report, demo, served, gate)
         if scenario == "as-is":
@@ -277,8 +280,9 @@ def test_the_demo_stops_everything_and_its_store_serves_the_same_report(as_is):
 
 
 def _gate_lines(gate: subprocess.CompletedProcess, rule: str, client: str, server: str) -> list[str]:
-    """The gate's lines about ``rule`` on the call client -> server."""
-    pattern = re.compile(rf"\[{re.escape(rule)}\] {re.escape(client)} (→|->) {re.escape(server)}\b")
+    """The gate's annotations about ``rule`` on the call client -> server."""
+    pattern = re.compile(rf"^::\w+ title=critpath {re.escape(rule)}%3A .*::{re.escape(client)} "
+                         rf"(→|->) {re.escape(server)}\b")
     return [line for line in gate.stdout.splitlines() if pattern.search(line)]
 
 
@@ -290,7 +294,8 @@ def test_gate_fails_the_as_is_bank_naming_its_flaws(as_is):
         lines = _gate_lines(as_is.gate, rule, client, server)
         assert lines, f"the gate does not name {rule} on {client} -> {server}:\n{as_is.gate.stdout}"
         if (rule, client, server, endpoint) in failing:
-            assert any(line.lstrip().startswith("FAIL") and endpoint in line for line in lines), \
+            assert any(line.startswith(f"::error title=critpath {rule}%3A {endpoint}::")
+                       for line in lines), \
                 f"{rule} on {client} -> {server} is not a failed check:\n{as_is.gate.stdout}"
 
 
