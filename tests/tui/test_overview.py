@@ -170,3 +170,50 @@ async def test_a_malformed_report_is_reported_not_fatal(clock):
         assert (
             "The collector's answer was unusable: malformed report (KeyError('service'))" in banner
         )
+
+
+async def test_clicking_a_column_header_sorts_by_it(bank_app):
+    async with bank_app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = bank_app.screen.query_one(EndpointsTable)
+        title = bank_app.screen.query_one("#endpoints-title")
+
+        def header_offset(key: str) -> tuple[int, int]:
+            """Where the header of column ``key`` is drawn (its second cell, row 0)."""
+            x = 0
+            for column in table.ordered_columns:
+                if column.key.value == key:
+                    return (x + 1, 0)
+                x += column.get_render_width(table)
+            raise AssertionError(key)
+
+        def p50s() -> list[float]:
+            return [float(value.replace(",", "")) for value in column(table, 3)]
+
+        await pilot.click(table, offset=header_offset("p50"))
+        await settle(pilot)
+        assert "by p50 descending" in text_of(title)
+        assert p50s() == sorted(p50s(), reverse=True) and len(set(p50s())) > 1
+        await pilot.click(table, offset=header_offset("p50"))  # the same header reverses
+        await settle(pilot)
+        assert "by p50 ascending" in text_of(title)
+        assert p50s() == sorted(p50s())
+        await pilot.click(table, offset=header_offset("endpoint"))
+        await settle(pilot)
+        assert "by name A→Z" in text_of(title)
+        assert column(table, 0) == sorted(column(table, 0))
+
+
+async def test_help_lists_the_keys_of_each_screen_as_its_footer_does(bank_app):
+    async with bank_app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter", "enter")  # the endpoint, then its slowest exemplar
+        await settle(pilot)
+        await pilot.press("question_mark")
+        text = "\n".join(text_of(static) for static in bank_app.screen.query("Static"))
+        assert "Next on critical path" in text and "Filter" in text  # the waterfall's `c`
+        await pilot.press("escape", "escape")
+        await settle(pilot)
+        await pilot.press("question_mark")
+        text = "\n".join(text_of(static) for static in bank_app.screen.query("Static"))
+        assert "Filter" in text and "Next on critical path" not in text  # the endpoint screen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from rich.style import Style
 from rich.table import Table
 from textual import on
 from textual.app import ComposeResult
@@ -24,6 +25,7 @@ class FindingScreen(FilterBox):
 
     AUTO_FOCUS = "#affected"
     FILTERED = "#affected"
+    COMPONENT_CLASSES = {"finding--label"}
     BINDINGS = [
         Binding("enter", "open", "Open endpoint"),
         Binding("tab", "app.focus_next", "Next pane"),
@@ -72,7 +74,9 @@ class FindingScreen(FilterBox):
         )
         self.query_one("#finding-message", Static).update(finding.message)
         self.query_one("#finding-suggestion", Static).update(finding.suggestion)
-        self.query_one("#finding-evidence", Static).update(evidence_table(finding))
+        self.query_one("#finding-evidence", Static).update(
+            evidence_table(finding, self.get_component_rich_style("finding--label", partial=True))
+        )
         self._overview = overview
         self.refilter()
 
@@ -102,10 +106,11 @@ class FindingScreen(FilterBox):
         self.post_message(OpenEndpoint(event.row_key.value))
 
 
-def evidence_table(finding: FindingRow) -> Table:
-    """The evidence as ``key  value`` lines, plus the finding's subject fields."""
+def evidence_table(finding: FindingRow, label: Style | str = "") -> Table:
+    """The evidence as ``key  value`` lines, plus the finding's subject fields; ``label`` is
+    the style of the keys (the stylesheet's ``finding--label``)."""
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
+    table.add_column(style=label, no_wrap=True)
     table.add_column()
     for label in ("client", "server", "endpoint", "service"):
         value = getattr(finding, label)

@@ -31,30 +31,37 @@ GLOBAL_KEYS = (
 
 
 class HelpScreen(ModalScreen[None]):
-    """Lists the keys of ``below`` (the screen help was asked on) and the legend."""
+    """Lists the keys of ``below`` (the screen help was asked on) and the legend.
+
+    The keys are those its footer shows (the focused widget's, the screen's, including
+    those it inherits, and the app's), after the keys that work everywhere.
+    """
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
+    COMPONENT_CLASSES = {"help--key"}
 
     def __init__(self, below: Screen) -> None:
         super().__init__()
         self._below = below
 
     def compose(self) -> ComposeResult:
+        bold = self.get_component_rich_style("help--key", partial=True)
         keys = Table(title="Keys", title_justify="left", box=None, show_header=False)
-        keys.add_column(style="bold", no_wrap=True)
+        keys.add_column(style=bold, no_wrap=True)
         keys.add_column()
         listed = set()
         for key, text in GLOBAL_KEYS:
             if key != "w" or self.app.source.live:
                 keys.add_row(key, text)
                 listed.add(key)
-        for binding in self._below.BINDINGS:
+        for active in self._below.active_bindings.values():
+            binding = active.binding
             key = binding.key_display or binding.key.replace("slash", "/")
-            if isinstance(binding, Binding) and binding.show and key not in listed:
+            if binding.show and key not in listed:
                 keys.add_row(key, binding.description)
                 listed.add(key)
         legend = Table(title="Marks", title_justify="left", box=None, show_header=False)
-        legend.add_column(style="bold", no_wrap=True)
+        legend.add_column(style=bold, no_wrap=True)
         legend.add_column()
         for mark, text in LEGEND:
             legend.add_row(mark, text)

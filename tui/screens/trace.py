@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from rich.style import Style
 from rich.table import Table
 from textual import on, work
 from textual.app import ComposeResult
@@ -25,6 +26,7 @@ class TraceScreen(Screen):
     """The span tree of one trace; critical-path segments stand out in the bars."""
 
     AUTO_FOCUS = "#waterfall"
+    COMPONENT_CLASSES = {"trace--label"}
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("slash", "filter", "Filter"),
@@ -88,7 +90,10 @@ class TraceScreen(Screen):
 
     @on(Waterfall.Highlighted)
     def _span_highlighted(self, event: Waterfall.Highlighted) -> None:
-        self.query_one("#span-details", Static).update(span_details(event.row) if event.row else "")
+        label = self.get_component_rich_style("trace--label", partial=True)
+        self.query_one("#span-details", Static).update(
+            span_details(event.row, label) if event.row else ""
+        )
 
     def action_filter(self) -> None:
         """Show the filter box and type into it."""
@@ -115,10 +120,11 @@ class TraceScreen(Screen):
         self.query_one(Waterfall).focus()
 
 
-def span_details(row: SpanRow) -> Table:
-    """The selected span as a two-column table: what it is, then its attributes."""
+def span_details(row: SpanRow, label: Style | str = "") -> Table:
+    """The selected span as a two-column table: what it is, then its attributes; ``label``
+    is the style of the left column (the stylesheet's ``trace--label``)."""
     table = Table.grid(padding=(0, 1))
-    table.add_column(style="bold", no_wrap=True)
+    table.add_column(style=label, no_wrap=True)
     table.add_column()
     timeout = "none declared" if row.timeout_ms is None else f"{ms(row.timeout_ms)} ms"
     for label, value in (
