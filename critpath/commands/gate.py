@@ -97,9 +97,10 @@ SETTLE_POLL = 0.2
 """Seconds between two looks at a collector's /readyz while settling."""
 
 SETTLE_QUIET = 0.5
-"""How long a collector's analysed-trace count must hold still, with no live traces, to
-count as settled: /readyz's live_traces drops to 0 as the last traces are taken for
-analysis, a moment before they are counted, so 0 alone is not enough."""
+"""For a collector whose /readyz has no ``analyzing_traces`` (an older one): how long its
+analysed-trace count must hold still, with no live traces, to count as settled —
+live_traces drops to 0 as the last traces are taken for analysis, a moment before they
+are counted, so 0 alone is not enough there. With ``analyzing_traces`` the answer is exact."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -292,8 +293,10 @@ def settle(bases: list[str], seconds: float, timeout: float) -> None:
 
     A collector holds each trace until it has been quiet for ``trace_wait_seconds`` before
     analysing it, so right after a test run its report can lack the last traces. Settled
-    means: its ``/readyz`` reports ``live_traces == 0`` and its ``traces`` count has held
-    still for :data:`SETTLE_QUIET` seconds. Raises :class:`GateInputError` naming the first
+    means: its ``/readyz`` reports ``live_traces == 0`` and ``analyzing_traces == 0``
+    (nothing buffered, nothing being folded in); a collector that does not report
+    ``analyzing_traces`` must also keep its ``traces`` count still for
+    :data:`SETTLE_QUIET` seconds. Raises :class:`GateInputError` naming the first
     collector that is not settled by the deadline, or that cannot be asked.
     """
     deadline = time.monotonic() + seconds
@@ -305,6 +308,8 @@ def settle(bases: list[str], seconds: float, timeout: float) -> None:
             now = time.monotonic()
             state = _readiness(url, _get(base, url, {}, timeout))
             idle = state["ready"] and state["live_traces"] == 0
+            if idle and state["analyzing_traces"] == 0:
+                break  # exact: nothing buffered and nothing between buffer and live state
             if not idle or state["traces"] != count:
                 quiet_since = now if idle else None
             count = state["traces"]
@@ -328,7 +333,11 @@ def _readiness(url: str, response: httpx.Response) -> dict[str, Any]:
                              "(no live_traces / traces)") from exc
     if not isinstance(live, int) or not isinstance(traces, int):
         raise GateInputError(f"{url}: live_traces and traces should be integers")
-    return {"ready": response.status_code == 200, "live_traces": live, "traces": traces}
+    analyzing = body.get("analyzing_traces")  # None: a collector that does not say
+    if analyzing is not None and not isinstance(analyzing, int):
+        raise GateInputError(f"{url}: analyzing_traces should be an integer")
+    return {"ready": response.status_code == 200, "live_traces": live, "traces": traces,
+            "analyzing_traces": analyzing}
 
 
 def _unsettled(url: str, state: Mapping[str, Any], seconds: float) -> str:
@@ -337,6 +346,8 @@ def _unsettled(url: str, state: Mapping[str, Any], seconds: float) -> str:
     elif state["live_traces"]:
         why = (f"the collector still holds {state['live_traces']} live traces (spans still "
                "arriving, or its trace_wait_seconds is longer)")
+    elif state["analyzing_traces"]:
+        why = f"the collector is still analysing {state['analyzing_traces']} traces"
     else:
         why = "the collector's trace count is still changing"
     return f"{url}: not settled after --settle {seconds:g} s: {why}; raise --settle"

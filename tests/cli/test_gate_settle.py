@@ -129,3 +129,59 @@ def test_settle_needs_a_collectors_readyz(capsys):
 def test_settle_wants_a_number_of_seconds(capsys, value):
     assert main(["gate", "--from", "http://127.0.0.1:1", "--settle", value]) == 2
     assert "is not a number of seconds (0 or more)" in capsys.readouterr().err
+
+
+@contextlib.contextmanager
+def scripted_readyz(answers: list[dict]) -> Iterator[tuple[str, list[dict]]]:
+    """A real HTTP server whose /readyz gives ``answers`` in turn (the last one from then
+    on); yields its base URL and the list of answers it has given."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    given: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            answer = answers[min(len(given), len(answers) - 1)]
+            given.append(answer)
+            body = json.dumps({"status": "ready", "pending_bytes": 0, **answer}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", given
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_settle_ends_on_the_first_answer_with_nothing_buffered_or_being_analysed():
+    from critpath.commands.gate import settle
+
+    answers = [{"traces": 0, "live_traces": 4, "analyzing_traces": 0},
+               {"traces": 0, "live_traces": 0, "analyzing_traces": 4},  # taken, not yet in
+               {"traces": 2, "live_traces": 0, "analyzing_traces": 2},
+               {"traces": 4, "live_traces": 0, "analyzing_traces": 0}]
+    with scripted_readyz(answers) as (url, given):
+        settle([url], seconds=30, timeout=5)
+    assert given == answers  # no quiet period after the exact answer
+
+
+def test_settle_on_a_collector_without_analyzing_traces_waits_for_a_still_count():
+    from critpath.commands.gate import SETTLE_POLL, SETTLE_QUIET, settle
+
+    answers = [{"traces": 3, "live_traces": 0}, {"traces": 4, "live_traces": 0}]
+    with scripted_readyz(answers) as (url, given):
+        settle([url], seconds=30, timeout=5)
+    # The count must hold still for SETTLE_QUIET after its last change: more looks than two.
+    assert len(given) >= 2 + int(SETTLE_QUIET / SETTLE_POLL)
