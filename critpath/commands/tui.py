@@ -99,7 +99,9 @@ def make_source(args: argparse.Namespace):
     if len(urls) > 1:
         # The merged report is built here, so the rules judge it under the local config.
         return MergedCollectorSource(urls, config=analysis_config())
-    return CollectorSource(urls[0])
+    # The collector judges under its own rules; the local config only names the timeout
+    # keys the span details show as "timeout used".
+    return CollectorSource(urls[0], config=analysis_config())
 
 
 def run(args: argparse.Namespace) -> int:
