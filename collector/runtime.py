@@ -49,7 +49,7 @@ class CollectorRuntime:
             self.state.trace_fallback = self.store.trace
             consumers.append(self.writer)
         self.pipeline = Pipeline(settings, consumers, self.counters)
-        self.ingest = Ingest(self.pipeline, self.counters)
+        self.ingest = Ingest(self.pipeline, self.counters, settings.analysis.timeout_keys)
         self.registry = create_registry(self.state, self.counters, self.pipeline, settings)
         listeners = listeners or Listeners()
         self.http_receiver: HttpReceiver | None = None

@@ -3,7 +3,7 @@ decode it as the format its content type promised, then hand the spans to the pi
 
 from __future__ import annotations
 
-from analyzer.decode import DecodeError, decode
+from analyzer.decode import ANALYSIS_ATTRIBUTES, DecodeError, decode
 from collector.counters import IngestCounters
 from collector.pipeline import Admission, Pipeline, Throttled
 
@@ -19,9 +19,13 @@ class Malformed(ValueError):
 class Ingest:
     """Decode-and-submit, shared by OTLP/HTTP and OTLP/gRPC."""
 
-    def __init__(self, pipeline: Pipeline, counters: IngestCounters) -> None:
+    def __init__(self, pipeline: Pipeline, counters: IngestCounters,
+                 timeout_keys: tuple[str, ...] = ()) -> None:
         self.pipeline = pipeline
         self.counters = counters
+        # The rules read the configured timeout keys ([rules] timeout_keys /
+        # extra_timeout_keys): the decoder must keep them, as critpath analyze does.
+        self.keep_attributes = ANALYSIS_ATTRIBUTES | frozenset(timeout_keys)
 
     def export(self, body: bytes, encoding: str, source: str) -> Admission:
         """Decode ``body`` (``encoding`` is ``"protobuf"`` or ``"json"``) and submit its spans.
@@ -35,7 +39,7 @@ class Ingest:
             # no data; the specification asks for success.
             return Admission(0, 0)
         try:
-            decoded = decode(body, source=source)
+            decoded = decode(body, source=source, keep_attributes=self.keep_attributes)
         except DecodeError as exc:
             self.counters.malformed("undecodable")
             raise Malformed(str(exc)) from exc
