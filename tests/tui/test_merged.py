@@ -124,7 +124,13 @@ async def test_the_overview_shows_the_union_and_opens_a_trace_of_the_second(coll
         assert "2 collectors" in text_of(app.screen.query_one("#status-line"))
         assert toasts(app) == []
 
-        app.open_trace(sorted(routed[1])[0])
+        # Whole traces are kept only as exemplars (the slowest five and at most one recent
+        # one a second per endpoint): open one the second collector kept, not any it got.
+        # (Dealt in id order, each collector gets 8 of the 16, so at least 2 transfers.)
+        kept = CollectorSource(collectors[1].url).endpoint("gateway", "POST /transfers")
+        trace_id = sorted(e["trace_id"] for e in kept["exemplars"])[0]
+        assert trace_id in routed[1]
+        app.open_trace(trace_id)
         await settle(pilot)
         assert isinstance(app.screen, TraceScreen)
         waterfall = app.screen.query_one(Waterfall)
