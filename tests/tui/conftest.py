@@ -78,3 +78,16 @@ def text_of(widget) -> str:
 def squash(text: str) -> str:
     """``text`` with every run of whitespace made one space (table columns vary in width)."""
     return " ".join(text.split())
+
+
+def screen_lines(app) -> list[str]:
+    """The plain text of each line of the terminal as the app last drew it (what the
+    SVG snapshots draw, read as text: the same compositor output)."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+def on_screen(app, widget) -> str:
+    """The plain text the terminal shows inside ``widget``'s region, line by line."""
+    region = widget.region
+    lines = screen_lines(app)[region.y : region.bottom]
+    return "\n".join(line[region.x : region.right] for line in lines)

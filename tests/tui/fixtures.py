@@ -12,6 +12,9 @@ T0 = 1_733_240_000_000_000_000
 
 MS = 1_000_000
 
+VIRTUAL = "virtual_node"
+"""The connection type of the user's calls and of calls to uninstrumented peers."""
+
 AUTHORIZE = "POST /cards/authorize"
 AUTHORIZE_KEY = f"card-processing {AUTHORIZE}"
 AUTHORIZE_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -81,16 +84,19 @@ def bank_report(generated_at: str = "2026-12-03T17:00:00+00:00") -> dict[str, An
             {"name": "apns.apple.com", "kind": "virtual"},
         ],
         "edges": [
-            _edge("user", "card-processing", 1600, 18, 150.0, 1400.0),
-            _edge("user", "feed", 800, 2, 45.0, 240.0),
-            _edge("user", "push", 50, 5, 20.0, 90.0),
+            # Connection types as the analyzer labels them (ARCHITECTURE.md §4): the
+            # user's calls and the uninstrumented peer's are "virtual_node", sqlite's
+            # "database"; the graph draws them as calls and never spells them out.
+            _edge("user", "card-processing", 1600, 18, 150.0, 1400.0, connection_type=VIRTUAL),
+            _edge("user", "feed", 800, 2, 45.0, 240.0, connection_type=VIRTUAL),
+            _edge("user", "push", 50, 5, 20.0, 90.0, connection_type=VIRTUAL),
             _edge("card-processing", "enrichment", 1200, 11, 95.0, 820.0),
             _edge("card-processing", "push", 1200, 34, 40.0, 410.0, timeout=2000.0),
-            _edge("card-processing", "sqlite", 1600, 0, 3.1, 14.0),
+            _edge("card-processing", "sqlite", 1600, 0, 3.1, 14.0, connection_type="database"),
             _edge("card-processing", "feed", 1200, 0, 1.2, 6.0, connection_type="messaging_system"),
             _edge("feed", "enrichment", 800, 1, 30.0, 160.0, timeout=2000.0),
-            _edge("enrichment", "sqlite", 2000, 0, 2.4, 11.0),
-            _edge("push", "apns.apple.com", 1250, 39, 35.0, 380.0),
+            _edge("enrichment", "sqlite", 2000, 0, 2.4, 11.0, connection_type="database"),
+            _edge("push", "apns.apple.com", 1250, 39, 35.0, 380.0, connection_type=VIRTUAL),
         ],
         "endpoints": [
             _endpoint(

@@ -5,13 +5,13 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, ScrollableContainer, Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from tui.messages import OpenEndpoint, OpenFinding
 from tui.model import SORT_KEYS, Overview, matches, sort_endpoints
-from tui.widgets.graph import ServiceGraph
+from tui.widgets.graph import GraphPanel, ServiceGraph
 from tui.widgets.status import ConnectionBar
 from tui.widgets.tables import EndpointsTable, FindingsTable
 from tui.widgets.text import set_text
@@ -32,6 +32,7 @@ class OverviewScreen(Screen):
     """What is on the critical path of each journey, what fails, and what to fix first."""
 
     AUTO_FOCUS = "#endpoints"
+    ALLOW_IN_MAXIMIZED_VIEW = "Header, Footer"
     BINDINGS = [
         Binding("enter", "open", "Open"),
         Binding("tab", "app.focus_next", "Next pane"),
@@ -40,7 +41,7 @@ class OverviewScreen(Screen):
         Binding("r", "reverse", "Reverse"),
         Binding("e", "focus('endpoints')", "Endpoints"),
         Binding("f", "focus('findings')", "Findings"),
-        Binding("g", "focus('graph-box')", "Graph"),
+        Binding("g", "graph", "Full graph"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -66,13 +67,7 @@ class OverviewScreen(Screen):
             with Vertical(id="findings-box"):
                 yield Static("Findings, worst first", classes="title")
                 yield FindingsTable(id="findings")
-            with Vertical(id="graph-panel"):
-                yield Static(
-                    "Service graph (p99 per call)  ━▶ critical  ─▶ call  ┄▷ queue  ✗ failed",
-                    classes="title",
-                )
-                with ScrollableContainer(id="graph-box"):
-                    yield ServiceGraph(id="graph")
+            yield GraphPanel(id="graph-panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -87,7 +82,22 @@ class OverviewScreen(Screen):
             )
             return
         self._show_tables()
-        self.query_one(ServiceGraph).show(overview.graph)
+        self.query_one(GraphPanel).show(overview.graph)
+        self.call_after_refresh(self._arrange)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._arrange)
+
+    def _arrange(self) -> None:
+        """Findings beside the graph when both fit side by side at their natural widths,
+        else one above the other, each the full width: the findings' subjects and the
+        graph's deepest columns are then cut only when the terminal is too narrow for them.
+        """
+        findings = self.query_one(FindingsTable)
+        graph = self.query_one(ServiceGraph)
+        # Each pane adds a scrollbar; the graph's box adds its border too.
+        needed = findings.virtual_size.width + 2 + graph.content_width + 4
+        self.query_one("#lower").set_class(needed > self.size.width, "-stacked")
 
     def _show_tables(self) -> None:
         overview = self._overview
@@ -160,6 +170,16 @@ class OverviewScreen(Screen):
         """Reverse the endpoints' sort order."""
         self.sort_reverse = not self.sort_reverse
         self._show_tables()
+
+    def action_graph(self) -> None:
+        """Show the graph full screen, with the focus on it to scroll (again: restore)."""
+        panel = self.query_one(GraphPanel)
+        if self.maximized is panel:
+            self.minimize()
+        else:
+            self.query_one("#graph-box").focus()
+            self.maximize(panel, container=False)
+        self.call_after_refresh(panel.update_hint)
 
     def action_focus(self, widget_id: str) -> None:
         """Move the focus to a pane."""
