@@ -153,3 +153,15 @@ async def test_200_services_each_drawn_in_the_column_of_its_depth():
         # The box scrolls to the deepest column, and the hint names the ones out of view.
         hint = app.screen.query_one("#graph-more")
         assert hint.display and f"–{len(layers) - 1}" in text_of(hint)
+
+
+async def test_findings_sit_beside_the_graph_when_both_fit(bank_app):
+    async with bank_app.run_test(size=(220, 44)) as pilot:
+        await settle(pilot)
+        screen = bank_app.screen
+        findings, box = screen.query_one(FindingsTable), screen.query_one("#graph-box")
+        assert box.region.x >= findings.region.right and box.region.y == findings.region.y
+        pane = on_screen(bank_app, box)
+        assert all(label in pane for label in node_labels(bank_app)), pane
+        shown = on_screen(bank_app, findings)
+        assert all(finding.subject in shown for finding in bank_app.overview.findings)
