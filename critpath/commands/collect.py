@@ -18,6 +18,7 @@ from collector.net import PortInUse, bind_tcp, port_free
 from collector.settings import ENV_PREFIX, CollectorSettings, SettingsError
 from critpath.config import ConfigError, load_config
 from critpath.exitcodes import ExitCode
+from critpath.serving import server_class
 
 ORDER = 40
 DEFAULT_DATA_DIR = Path(".critpath")
@@ -148,36 +149,12 @@ def _listening(settings: CollectorSettings) -> Iterator[tuple[Any, Any]]:
         otlp_http.close()
 
 
-def _server_class() -> type:
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        """uvicorn, minus re-raising the signal after a graceful stop (we return a code)."""
-
-        interrupted = False
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            def stop(signum: int, frame: Any) -> None:
-                self.interrupted = self.interrupted or signum == signal.SIGINT
-                self.handle_exit(signum, frame)
-
-            previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-            try:
-                yield
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-
-    return Server
-
-
 async def _serve(app: Any, api: Any, settings: CollectorSettings) -> int:
     import uvicorn
 
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2,
                             access_log=False)
-    server = _server_class()(config)
+    server = server_class()(config)
     task = asyncio.create_task(server.serve(sockets=[api]))
     while not server.started and not task.done():
         await asyncio.sleep(0.02)

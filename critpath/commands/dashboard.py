@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from critpath.exitcodes import ExitCode
+from critpath.serving import server_class
 
 ORDER = 65
 DEFAULT_PORT = 8687
@@ -111,26 +109,8 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(app: Any, sock: Any, host: str, view: Any) -> int:
     import uvicorn
 
-    class Server(uvicorn.Server):
-        """uvicorn, minus re-raising the signal after a graceful stop (we return a code)."""
-
-        interrupted = False
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            def stop(signum: int, frame: Any) -> None:
-                self.interrupted = self.interrupted or signum == signal.SIGINT
-                self.handle_exit(signum, frame)
-
-            previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-            try:
-                yield
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-
-    server = Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                   timeout_graceful_shutdown=2))
+    server = server_class()(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=2))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
